@@ -1,0 +1,13 @@
+"""The test suite: real PostgreSQL and Redis given by `make test` (DATABASE_URL / REDIS_URL)."""
+from .base import *  # noqa: F401,F403
+from .base import env
+
+SECRET_KEY = "test-secret-key"
+DEBUG = False
+FIELD_ENCRYPTION_KEYS = [
+    "dGVzdC1rZXktb25lLW5vdC1mb3ItcHJvZHVjdGlvbjE=",
+]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+ALLOWED_HOSTS = ["*"]
+CELERY_BROKER_URL = env("REDIS_URL", default="memory://")
