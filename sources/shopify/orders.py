@@ -1,0 +1,211 @@
+"""Shopify order JSON (REST / ``orders/*`` webhooks) → neutral ``OrderData``.
+
+Pure functions: no HTTP, no Django. Choices made where Shopify leaves room:
+
+- The REST envelope ``{"order": {...}}`` and the bare webhook body are both accepted; ``raw`` keeps the
+  bare order object, so the rules' JMESPath field mappings read the same paths for both.
+- ``paid_total`` is ``total_price`` (what was charged at checkout), falling back to
+  ``current_total_price``. ``line_items`` keep their original quantities, and refunds become credit
+  notes of their own, so the original document must be for the original total; ``current_total_price``
+  already has the refunds taken off and would never square with the lines.
+- Line discounts are the sum of ``discount_allocations`` (newer API: every order-level discount is
+  allocated to lines or shipping), or ``total_discount`` on old payloads without allocations. So
+  ``global_discount`` stays 0.
+- Refund amounts are the successful ``refund`` transactions (the money returned). A refunded line's
+  amount is gross: ``subtotal`` already includes IVA when ``taxes_included`` is true, otherwise
+  ``total_tax`` is added.
+- The Chilean checkout has no comuna field: stores put the comuna in ``city``, so ``Buyer.comuna`` is
+  ``billing_address.city``.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ..base import OrderParseError
+from ..orderdata import Buyer, OrderData, OrderLine, PaymentStatus, RefundData, RefundLine, ShippingLine
+
+FINANCIAL_STATUS = {
+    "paid": PaymentStatus.PAID,
+    "partially_refunded": PaymentStatus.PARTIALLY_REFUNDED,
+    "refunded": PaymentStatus.REFUNDED,
+    "pending": PaymentStatus.PENDING,
+    "authorized": PaymentStatus.PENDING,
+    "partially_paid": PaymentStatus.PENDING,
+    "voided": PaymentStatus.CANCELLED,
+    "expired": PaymentStatus.FAILED,
+}
+PAID_STATUSES = {PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}
+
+
+def parse_order(raw: dict) -> OrderData:
+    """Reads one Shopify order; raises ``OrderParseError`` naming the field when it cannot."""
+    if not isinstance(raw, dict):
+        raise OrderParseError(f"Shopify order must be a JSON object, got {type(raw).__name__}")
+    order = raw["order"] if isinstance(raw.get("order"), dict) and "id" not in raw else raw
+    if order.get("id") in (None, ""):
+        raise OrderParseError("Shopify order has no id")
+    external_id = str(order["id"])
+    taxes_included = order.get("taxes_included")
+    total = order.get("total_price")
+    if total is None:
+        total = order.get("current_total_price")
+    if total is None:
+        raise OrderParseError(f"Shopify order {external_id} has no total_price")
+    payment_status = FINANCIAL_STATUS.get(str(order.get("financial_status") or ""), PaymentStatus.UNKNOWN)
+    return OrderData(
+        external_id=external_id,
+        number=str(order.get("name") or order.get("order_number") or order.get("number") or external_id),
+        currency=str(order.get("currency") or "").upper(),
+        payment_status=payment_status,
+        paid_total=_money(total, "total_price"),
+        lines=tuple(_line(item, index) for index, item in enumerate(_list(order, "line_items"))),
+        created_at=_datetime(order.get("created_at"), "created_at"),
+        paid_at=_datetime(order.get("processed_at"), "processed_at") if payment_status in PAID_STATUSES else None,
+        shipping=tuple(_shipping(line, index) for index, line in enumerate(_list(order, "shipping_lines"))),
+        tips=_money(order.get("total_tip_received") or "0", "total_tip_received"),
+        prices_include_tax=taxes_included if isinstance(taxes_included, bool) else None,
+        buyer=_buyer(order),
+        tags=tuple(tag.strip() for tag in str(order.get("tags") or "").split(",") if tag.strip()),
+        channel=str(order.get("source_name") or ""),
+        cancelled=bool(order.get("cancelled_at")),
+        refunds=tuple(
+            _refund(refund, index, taxes_included is True) for index, refund in enumerate(_list(order, "refunds"))
+        ),
+        is_test=bool(order.get("test")),
+        raw=order,
+    )
+
+
+def _line(item: Any, index: int) -> OrderLine:
+    where = f"line_items[{index}]"
+    if not isinstance(item, dict):
+        raise OrderParseError(f"{where} is not an object")
+    allocations = item.get("discount_allocations")
+    if allocations:
+        discount = sum(
+            (_money(a.get("amount"), f"{where}.discount_allocations[{n}].amount") for n, a in enumerate(allocations)),
+            Decimal("0"),
+        )
+    else:
+        discount = _money(item.get("total_discount") or "0", f"{where}.total_discount")
+    return OrderLine(
+        line_id=str(item.get("id") or index),
+        name=str(item.get("name") or item.get("title") or ""),
+        quantity=_money(item.get("quantity"), f"{where}.quantity"),
+        unit_price=_money(item.get("price"), f"{where}.price"),
+        sku=str(item.get("sku") or ""),
+        discount=discount,
+        taxable=item.get("taxable", True) is not False,
+        is_gift_card=bool(item.get("gift_card")),
+        product_id=str(item.get("product_id") or ""),
+    )
+
+
+def _shipping(line: Any, index: int) -> ShippingLine:
+    where = f"shipping_lines[{index}]"
+    if not isinstance(line, dict):
+        raise OrderParseError(f"{where} is not an object")
+    price = _money(line.get("price") or "0", f"{where}.price")
+    allocations = line.get("discount_allocations")
+    if allocations:
+        discount = sum(
+            (_money(a.get("amount"), f"{where}.discount_allocations[{n}].amount") for n, a in enumerate(allocations)),
+            Decimal("0"),
+        )
+    elif line.get("discounted_price") is not None:
+        discount = price - _money(line["discounted_price"], f"{where}.discounted_price")
+    else:
+        discount = Decimal("0")
+    return ShippingLine(name=str(line.get("title") or line.get("code") or ""), price=price, discount=discount)
+
+
+def _buyer(order: dict) -> Buyer:
+    address = order.get("billing_address") or order.get("shipping_address") or {}
+    customer = order.get("customer") or {}
+    name = address.get("name") or " ".join(
+        part for part in (customer.get("first_name"), customer.get("last_name")) if part
+    )
+    street = " ".join(part.strip() for part in (address.get("address1"), address.get("address2")) if part and part.strip())
+    return Buyer(
+        email=str(order.get("email") or order.get("contact_email") or customer.get("email") or ""),
+        name=str(name or ""),
+        phone=str(address.get("phone") or order.get("phone") or customer.get("phone") or ""),
+        address=street,
+        city=str(address.get("city") or ""),
+        comuna=str(address.get("city") or ""),
+        company=str(address.get("company") or ""),
+    )
+
+
+def _refund(refund: Any, index: int, taxes_included: bool) -> RefundData:
+    where = f"refunds[{index}]"
+    if not isinstance(refund, dict):
+        raise OrderParseError(f"{where} is not an object")
+    lines = []
+    for n, item in enumerate(refund.get("refund_line_items") or []):
+        amount = _money(item.get("subtotal") or "0", f"{where}.refund_line_items[{n}].subtotal")
+        if not taxes_included:
+            amount += _money(item.get("total_tax") or "0", f"{where}.refund_line_items[{n}].total_tax")
+        lines.append(
+            RefundLine(
+                line_id=str(item.get("line_item_id") or ""),
+                quantity=_money(item.get("quantity"), f"{where}.refund_line_items[{n}].quantity"),
+                amount=amount,
+            )
+        )
+    shipping_amount = sum(
+        (
+            abs(_money(adjustment.get("amount"), f"{where}.order_adjustments[{n}].amount"))
+            for n, adjustment in enumerate(refund.get("order_adjustments") or [])
+            if adjustment.get("kind") == "shipping_refund"
+        ),
+        Decimal("0"),
+    )
+    transactions = [
+        t for t in refund.get("transactions") or [] if t.get("kind") == "refund" and t.get("status") == "success"
+    ]
+    if transactions:
+        amount = sum(
+            (_money(t.get("amount"), f"{where}.transactions[{n}].amount") for n, t in enumerate(transactions)),
+            Decimal("0"),
+        )
+    else:
+        amount = sum((line.amount for line in lines), shipping_amount)
+    return RefundData(
+        external_id=str(refund.get("id") or index),
+        created_at=_datetime(refund.get("processed_at") or refund.get("created_at"), f"{where}.created_at"),
+        amount=amount,
+        lines=tuple(lines),
+        shipping_amount=shipping_amount,
+        reason=str(refund.get("note") or ""),
+    )
+
+
+def _list(order: dict, key: str) -> list:
+    value = order.get(key) or []
+    if not isinstance(value, list):
+        raise OrderParseError(f"{key} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _money(value: Any, field: str) -> Decimal:
+    if value is None or isinstance(value, bool):
+        raise OrderParseError(f"{field} is missing or not a number: {value!r}")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise OrderParseError(f"{field} is not a number: {value!r}") from None
+    if not amount.is_finite():
+        raise OrderParseError(f"{field} is not a finite number: {value!r}")
+    return amount
+
+
+def _datetime(value: Any, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise OrderParseError(f"{field} is not an ISO 8601 date: {value!r}") from None
