@@ -60,10 +60,10 @@ def parse_order(raw: dict) -> OrderData:
         currency=str(order.get("currency") or "").upper(),
         payment_status=payment_status,
         paid_total=_money(total, "total_price"),
-        lines=tuple(_line(item, index) for index, item in enumerate(_list(order, "line_items"))),
+        lines=tuple(_line(item, index) for index, item in enumerate(_objects(order, "line_items"))),
         created_at=_datetime(order.get("created_at"), "created_at"),
         paid_at=_datetime(order.get("processed_at"), "processed_at") if payment_status in PAID_STATUSES else None,
-        shipping=tuple(_shipping(line, index) for index, line in enumerate(_list(order, "shipping_lines"))),
+        shipping=tuple(_shipping(line, index) for index, line in enumerate(_objects(order, "shipping_lines"))),
         tips=_money(order.get("total_tip_received") or "0", "total_tip_received"),
         prices_include_tax=taxes_included if isinstance(taxes_included, bool) else None,
         buyer=_buyer(order),
@@ -71,7 +71,7 @@ def parse_order(raw: dict) -> OrderData:
         channel=str(order.get("source_name") or ""),
         cancelled=bool(order.get("cancelled_at")),
         refunds=tuple(
-            _refund(refund, index, taxes_included is True) for index, refund in enumerate(_list(order, "refunds"))
+            _refund(refund, index, taxes_included is True) for index, refund in enumerate(_objects(order, "refunds"))
         ),
         is_test=bool(order.get("test")),
         raw=order,
@@ -80,9 +80,7 @@ def parse_order(raw: dict) -> OrderData:
 
 def _line(item: Any, index: int) -> OrderLine:
     where = f"line_items[{index}]"
-    if not isinstance(item, dict):
-        raise OrderParseError(f"{where} is not an object")
-    allocations = item.get("discount_allocations")
+    allocations = _objects(item, "discount_allocations", f"{where}.")
     if allocations:
         discount = sum(
             (_money(a.get("amount"), f"{where}.discount_allocations[{n}].amount") for n, a in enumerate(allocations)),
@@ -105,10 +103,8 @@ def _line(item: Any, index: int) -> OrderLine:
 
 def _shipping(line: Any, index: int) -> ShippingLine:
     where = f"shipping_lines[{index}]"
-    if not isinstance(line, dict):
-        raise OrderParseError(f"{where} is not an object")
     price = _money(line.get("price") or "0", f"{where}.price")
-    allocations = line.get("discount_allocations")
+    allocations = _objects(line, "discount_allocations", f"{where}.")
     if allocations:
         discount = sum(
             (_money(a.get("amount"), f"{where}.discount_allocations[{n}].amount") for n, a in enumerate(allocations)),
@@ -141,10 +137,8 @@ def _buyer(order: dict) -> Buyer:
 
 def _refund(refund: Any, index: int, taxes_included: bool) -> RefundData:
     where = f"refunds[{index}]"
-    if not isinstance(refund, dict):
-        raise OrderParseError(f"{where} is not an object")
     lines = []
-    for n, item in enumerate(refund.get("refund_line_items") or []):
+    for n, item in enumerate(_objects(refund, "refund_line_items", f"{where}.")):
         amount = _money(item.get("subtotal") or "0", f"{where}.refund_line_items[{n}].subtotal")
         if not taxes_included:
             amount += _money(item.get("total_tax") or "0", f"{where}.refund_line_items[{n}].total_tax")
@@ -158,13 +152,13 @@ def _refund(refund: Any, index: int, taxes_included: bool) -> RefundData:
     shipping_amount = sum(
         (
             abs(_money(adjustment.get("amount"), f"{where}.order_adjustments[{n}].amount"))
-            for n, adjustment in enumerate(refund.get("order_adjustments") or [])
+            for n, adjustment in enumerate(_objects(refund, "order_adjustments", f"{where}."))
             if adjustment.get("kind") == "shipping_refund"
         ),
         Decimal("0"),
     )
     transactions = [
-        t for t in refund.get("transactions") or [] if t.get("kind") == "refund" and t.get("status") == "success"
+        t for t in _objects(refund, "transactions", f"{where}.") if t.get("kind") == "refund" and t.get("status") == "success"
     ]
     if transactions:
         amount = sum(
@@ -183,10 +177,10 @@ def _refund(refund: Any, index: int, taxes_included: bool) -> RefundData:
     )
 
 
-def _list(order: dict, key: str) -> list:
-    value = order.get(key) or []
-    if not isinstance(value, list):
-        raise OrderParseError(f"{key} must be a list, got {type(value).__name__}")
+def _objects(container: dict, key: str, where: str = "") -> list[dict]:
+    value = container.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise OrderParseError(f"{where}{key} must be a list of objects")
     return value
 
 

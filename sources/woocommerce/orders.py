@@ -49,10 +49,10 @@ def parse_order(raw: dict) -> OrderData:
         raise OrderParseError(f"WooCommerce order {external_id} has no total")
     gross = raw.get("prices_include_tax") is True
     meta = _meta(raw.get("meta_data"))
-    refunds = tuple(_refund(refund, index, gross) for index, refund in enumerate(_list(raw, "refunds")))
-    lines = [_line(item, index, gross) for index, item in enumerate(_list(raw, "line_items"))]
+    refunds = tuple(_refund(refund, index, gross) for index, refund in enumerate(_objects(raw, "refunds")))
+    lines = [_line(item, index, gross) for index, item in enumerate(_objects(raw, "line_items"))]
     global_discount = Decimal("0")
-    for index, fee in enumerate(_list(raw, "fee_lines")):
+    for index, fee in enumerate(_objects(raw, "fee_lines")):
         amount = _money(fee.get("total"), f"fee_lines[{index}].total")
         if gross:
             amount += _money(fee.get("total_tax") or "0", f"fee_lines[{index}].total_tax")
@@ -80,7 +80,7 @@ def parse_order(raw: dict) -> OrderData:
         lines=tuple(lines),
         created_at=_datetime(raw, "date_created"),
         paid_at=date_paid,
-        shipping=tuple(_shipping(line, index, gross) for index, line in enumerate(_list(raw, "shipping_lines"))),
+        shipping=tuple(_shipping(line, index, gross) for index, line in enumerate(_objects(raw, "shipping_lines"))),
         global_discount=global_discount,
         prices_include_tax=raw.get("prices_include_tax") if isinstance(raw.get("prices_include_tax"), bool) else None,
         buyer=_buyer(raw.get("billing") or {}, meta),
@@ -101,8 +101,6 @@ def _payment_status(status: str, date_paid: datetime | None, refunds: tuple[Refu
 
 def _line(item: Any, index: int, gross: bool) -> OrderLine:
     where = f"line_items[{index}]"
-    if not isinstance(item, dict):
-        raise OrderParseError(f"{where} is not an object")
     quantity = _money(item.get("quantity"), f"{where}.quantity")
     if quantity <= 0:
         raise OrderParseError(f"{where}.quantity must be positive, got {quantity}")
@@ -124,8 +122,6 @@ def _line(item: Any, index: int, gross: bool) -> OrderLine:
 
 def _shipping(line: Any, index: int, gross: bool) -> ShippingLine:
     where = f"shipping_lines[{index}]"
-    if not isinstance(line, dict):
-        raise OrderParseError(f"{where} is not an object")
     price = _money(line.get("total") or "0", f"{where}.total")
     if gross:
         price += _money(line.get("total_tax") or "0", f"{where}.total_tax")
@@ -151,15 +147,13 @@ def _buyer(billing: dict, meta: dict[str, Any]) -> Buyer:
 def _refund(refund: Any, index: int, gross: bool) -> RefundData:
     """Reads both shapes: the ``{id, reason, total}`` summary on the order and a full refund object."""
     where = f"refunds[{index}]"
-    if not isinstance(refund, dict):
-        raise OrderParseError(f"{where} is not an object")
     if refund.get("amount") is not None:
         amount = abs(_money(refund["amount"], f"{where}.amount"))
     else:
         # The order's summary carries the refund as a negative total ("-10.00").
         amount = abs(_money(refund.get("total"), f"{where}.total"))
     lines = []
-    for n, item in enumerate(refund.get("line_items") or []):
+    for n, item in enumerate(_objects(refund, "line_items", f"{where}.")):
         line_amount = abs(_money(item.get("total") or "0", f"{where}.line_items[{n}].total"))
         if gross:
             line_amount += abs(_money(item.get("total_tax") or "0", f"{where}.line_items[{n}].total_tax"))
@@ -186,10 +180,10 @@ def _meta(meta_data: Any) -> dict[str, Any]:
     return {m.get("key"): m.get("value") for m in meta_data or [] if isinstance(m, dict)}
 
 
-def _list(raw: dict, key: str) -> list:
-    value = raw.get(key) or []
+def _objects(container: dict, key: str, where: str = "") -> list[dict]:
+    value = container.get(key) or []
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise OrderParseError(f"{key} must be a list of objects")
+        raise OrderParseError(f"{where}{key} must be a list of objects")
     return value
 
 
