@@ -1,0 +1,271 @@
+"""Sale → Document: the mapping of a normalised order to an SII document, and the "cuadre".
+
+The rule: the document's ``MntTotal`` (as LibreDTE's normaliser computes it from what we send) equals
+``sale.paid_total``, or nothing is emitted and ``MappingRefused`` says which amounts differ and by how
+much. There are no hidden adjustment lines.
+
+How prices reach the document without drifting:
+
+* **Boletas (39, 41)** carry gross lines natively. Net store prices are turned gross exactly
+  (price × 1.19 as a decimal ``PrcItem``, at most 6 decimals as the XSD allows; discounts rounded half up).
+* **Facturas and notes (33, 34, 56, 61) with gross store prices** are emitted with
+  ``IdDoc.MntBruto = 1``: lines stay gross, and net and IVA come from the gross total
+  (net = round(gross / 1.19), IVA = gross − net), so the total is the gross total exactly. We chose
+  this over converting each line to net, which drifts by a peso or two on most multi-line orders.
+* **Net store prices** on facturas are sent net; IVA = round(net × 0.19). If the store computed its
+  total differently the mapping refuses (``total_mismatch``) rather than invent a correction.
+* Exempt lines (``IndExe = 1``) are never converted: they carry no IVA. On 34 and 41 every line must
+  be exempt, and the global discount is sent with ``IndExeDR = 1`` (LibreDTE ignores it otherwise).
+* The order-level discount becomes one ``DscRcgGlobal`` in pesos (``TpoValor $``).
+
+Other decisions: more lines than the schema holds (60 on DTE_v10 types, 1000 on a boleta) is refused,
+not grouped, so the buyer's document always lists what they bought; a factura (33/34) needs a valid
+receptor RUT other than the consumer-final one, razón social, giro, address and comuna, and is never
+downgraded to a boleta; a boleta without a RUT goes to 66666666-6 "Sin RUT", but a malformed RUT is
+refused rather than dropped; a line with an empty name is named after its SKU (or "Item N").
+"""
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+from .amounts import IVA_RATE, round_half_up
+from .document import (
+    BOLETA_TYPES,
+    EXEMPT_TYPES,
+    SUPPORTED_TYPES,
+    CdgItem,
+    Detalle,
+    DscRcgGlobal,
+    Document,
+    Encabezado,
+    IdDoc,
+    Referencia,
+    Totales,
+)
+from .document import Emisor as DocEmisor
+from .document import Receptor as DocReceptor
+from .errors import InvalidDocument, MappingRefused
+from .normalize import normalize
+from .sale import CONSUMIDOR_FINAL_NAME, CONSUMIDOR_FINAL_RUT, Emisor, Receptor, Sale, SaleLine
+from .sanitize import clean_rut, fit, sanitize
+
+MAX_LINES = {33: 60, 34: 60, 56: 60, 61: 60, 39: 1000, 41: 1000}
+FACTURA_TYPES = frozenset({33, 34})
+NOTE_TYPES = frozenset({56, 61})
+_PRICE_PLACES = Decimal("0.000001")
+_GROSS_FACTOR = 1 + IVA_RATE / 100
+
+
+def _pesos(value: int) -> str:
+    return f"${value:,}".replace(",", ".")
+
+
+def _refuse(code: str, message: str, **details) -> MappingRefused:
+    return MappingRefused(code, message, details)
+
+
+def _check_amounts(sale: Sale) -> None:
+    if sale.currency != "CLP":
+        raise _refuse("currency", f"The order is in {sale.currency}; only CLP orders can be billed.", currency=sale.currency)
+    if sale.tipo_dte not in SUPPORTED_TYPES:
+        raise _refuse("unsupported_document_type", f"Document type {sale.tipo_dte} is not supported.", tipo_dte=sale.tipo_dte)
+    if sale.price_basis not in ("gross", "net"):
+        raise _refuse("price_basis", f"Unknown price basis {sale.price_basis!r} (expected 'gross' or 'net').")
+    for name, value in (("paid_total", sale.paid_total), ("global_discount", sale.global_discount)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _refuse("non_integer_amount", f"{name} must be a whole number of pesos, got {value!r}.", field=name, value=str(value))
+    if sale.paid_total <= 0:
+        raise _refuse("non_positive_total", f"The paid total is {_pesos(sale.paid_total)}; only orders with a positive total can be billed.", paid_total=sale.paid_total)
+    if sale.global_discount < 0:
+        raise _refuse("negative_amount", f"The order discount is negative ({sale.global_discount}).", global_discount=sale.global_discount)
+    if not sale.lines:
+        raise _refuse("no_lines", "The order has no lines.")
+    limit = MAX_LINES[sale.tipo_dte]
+    if len(sale.lines) > limit:
+        raise _refuse(
+            "too_many_lines",
+            f"The order has {len(sale.lines)} lines and a document of type {sale.tipo_dte} holds at most {limit}.",
+            lines=len(sale.lines), max_lines=limit,
+        )
+    for n, line in enumerate(sale.lines, start=1):
+        if not isinstance(line.discount, int) or isinstance(line.discount, bool):
+            raise _refuse("non_integer_amount", f"Line {n} discount must be whole pesos, got {line.discount!r}.", line=n)
+        if not isinstance(line.quantity, (Decimal, int)) or not isinstance(line.unit_price, (Decimal, int)):
+            raise _refuse("non_decimal_amount", f"Line {n} quantity and price must be Decimal or int, never float.", line=n)
+        if not Decimal(line.quantity).is_finite() or not Decimal(line.unit_price).is_finite():
+            raise _refuse("invalid_amount", f"Line {n} has a non-finite quantity or price.", line=n)
+        if line.quantity <= 0:
+            raise _refuse("invalid_quantity", f"Line {n} ({line.name!r}) has quantity {line.quantity}; it must be positive.", line=n)
+        if line.unit_price < 0 or line.discount < 0:
+            raise _refuse("negative_amount", f"Line {n} ({line.name!r}) has a negative price or discount.", line=n)
+        if Decimal(line.quantity).quantize(_PRICE_PLACES) != line.quantity:
+            raise _refuse("too_many_decimals", f"Line {n} quantity {line.quantity} has more than 6 decimals.", line=n)
+
+
+def _emisor(emisor: Emisor, tipo: int) -> DocEmisor:
+    rut = clean_rut(emisor.rut)
+    missing = [name for name, value in (("razón social", emisor.razon_social), ("giro", emisor.giro)) if not (value or "").strip()]
+    if tipo not in BOLETA_TYPES and not emisor.acteco:
+        missing.append("actividad económica (acteco)")
+    if rut is None or missing:
+        problem = f"invalid RUT {emisor.rut!r}" if rut is None else "missing " + ", ".join(missing)
+        raise _refuse("invalid_emisor", f"The issuer data is incomplete: {problem}.", rut=emisor.rut, missing=missing)
+    return DocEmisor(
+        rut=rut, razon_social=emisor.razon_social, giro=emisor.giro,
+        acteco=(emisor.acteco,) if emisor.acteco and tipo not in BOLETA_TYPES else (),
+        dir_origen=emisor.address or None, cmna_origen=emisor.comuna or None, ciudad_origen=emisor.city or None,
+    )
+
+
+def _receptor(receptor: Receptor, tipo: int) -> DocReceptor:
+    if tipo in BOLETA_TYPES and not (receptor.rut or "").strip():
+        receptor = Receptor()
+    rut = clean_rut(receptor.rut)
+    if rut is None:
+        raise _refuse(
+            "invalid_receptor_rut",
+            f"The buyer's RUT {receptor.rut!r} is not valid (check digit or format); the order is held for review.",
+            rut=receptor.rut,
+        )
+    if tipo in FACTURA_TYPES:
+        if rut == CONSUMIDOR_FINAL_RUT:
+            raise _refuse("invalid_receptor_rut", "A factura needs the buyer's own RUT, not the consumer-final 66666666-6.", rut=rut)
+        required = (("razón social", receptor.razon_social), ("giro", receptor.giro), ("address", receptor.address), ("comuna", receptor.comuna))
+        missing = [name for name, value in required if fit(value, 100) is None]
+        if missing:
+            raise _refuse("incomplete_receptor", "A factura needs the buyer's " + ", ".join(missing) + ".", missing=missing)
+    name = receptor.razon_social if fit(receptor.razon_social, 100) else (CONSUMIDOR_FINAL_NAME if rut == CONSUMIDOR_FINAL_RUT else None)
+    if name is None:
+        raise _refuse("incomplete_receptor", "The buyer's razón social is missing.", missing=["razón social"])
+    return DocReceptor(
+        rut=rut, razon_social=name, giro=receptor.giro or None, correo=receptor.email or None,
+        dir=receptor.address or None, cmna=receptor.comuna or None, ciudad=receptor.city or None,
+    )
+
+
+def _to_gross(amount: Decimal | int) -> Decimal:
+    return (Decimal(amount) * _GROSS_FACTOR).quantize(_PRICE_PLACES)
+
+
+def _detalle(n: int, line: SaleLine, *, convert_to_gross: bool) -> Detalle:
+    price = Decimal(line.unit_price)
+    discount = line.discount
+    if convert_to_gross and not line.exempt:
+        price = _to_gross(price)
+        discount = round_half_up(Decimal(discount) * _GROSS_FACTOR)
+    else:
+        price = price.quantize(_PRICE_PLACES)
+    gross_amount = round_half_up(Decimal(line.quantity) * price)
+    if discount > gross_amount:
+        raise _refuse(
+            "line_discount_exceeds_amount",
+            f"Line {n} ({line.name!r}): discount {_pesos(discount)} is larger than the line amount {_pesos(gross_amount)}.",
+            line=n, discount=discount, amount=gross_amount,
+        )
+    name = line.name if fit(line.name, 80) else (line.sku or f"Item {n}")
+    return Detalle(
+        cdg_item=(CdgItem(vlr_codigo=line.sku),) if fit(line.sku, 35) else (),
+        ind_exe=1 if line.exempt else None,
+        nmb_item=name,
+        dsc_item=line.description or None,
+        qty_item=Decimal(line.quantity),
+        prc_item=price or None,
+        descuento_monto=discount or None,
+        # A zero-price line (a gift) has no PrcItem (the XSD minimum is 0.000001), so its amount is explicit.
+        monto_item=None if price else 0,
+    )
+
+
+def _check_composition(sale: Sale) -> None:
+    exempt = [line.exempt for line in sale.lines]
+    tipo = sale.tipo_dte
+    if tipo in EXEMPT_TYPES and not all(exempt):
+        raise _refuse(
+            "taxable_line_on_exempt_document",
+            f"Document type {tipo} is exempt-only but {exempt.count(False)} line(s) are taxable; use {33 if tipo == 34 else 39}.",
+            taxable_lines=exempt.count(False),
+        )
+    if tipo in (33, 39) and all(exempt):
+        raise _refuse(
+            "exempt_only_on_taxable_document",
+            f"Every line is exempt; a document of type {tipo} needs taxable lines (use {34 if tipo == 33 else 41}).",
+        )
+    if tipo in NOTE_TYPES and not sale.references:
+        raise _refuse("missing_reference", f"A document of type {tipo} must reference the document it corrects.")
+
+
+def _referencias(sale: Sale) -> tuple[Referencia, ...]:
+    refs = []
+    for ref in sale.references:
+        try:
+            fecha = datetime.date.fromisoformat(ref.fecha)
+        except (TypeError, ValueError):
+            raise _refuse("invalid_reference", f"Reference to folio {ref.folio}: {ref.fecha!r} is not an ISO date.", fecha=ref.fecha) from None
+        refs.append(Referencia(
+            tpo_doc_ref=str(ref.tipo_doc), folio_ref=str(ref.folio), fch_ref=fecha,
+            cod_ref=ref.cod_ref, razon_ref=ref.razon or None,
+        ))
+    return tuple(refs)
+
+
+def build_document(sale: Sale, *, emisor: Emisor, folio: int, fecha: datetime.date) -> Document:
+    """The normalised document for ``sale`` whose ``MntTotal`` equals ``sale.paid_total``.
+
+    Raises ``MappingRefused`` (code, message, details) when it cannot be built; never returns a
+    document whose total differs from what the buyer paid.
+    """
+    _check_amounts(sale)
+    tipo = sale.tipo_dte
+    _check_composition(sale)
+    boleta = tipo in BOLETA_TYPES
+    gross = sale.price_basis == "gross"
+    has_taxable = not all(line.exempt for line in sale.lines)
+
+    lines = tuple(_detalle(n, line, convert_to_gross=boleta and not gross) for n, line in enumerate(sale.lines, start=1))
+    descuentos = ()
+    if sale.global_discount:
+        value = sale.global_discount
+        if boleta and not gross and has_taxable:
+            value = round_half_up(Decimal(value) * _GROSS_FACTOR)
+        descuentos = (DscRcgGlobal(
+            tpo_mov="D", glosa_dr="Descuento", tpo_valor="$", valor_dr=Decimal(value),
+            ind_exe_dr=1 if tipo in EXEMPT_TYPES else None,
+        ),)
+
+    doc = Document(
+        encabezado=Encabezado(
+            id_doc=IdDoc(
+                tipo_dte=tipo, folio=folio, fch_emis=fecha,
+                ind_servicio=3 if boleta else None,
+                mnt_bruto=1 if gross and not boleta and tipo not in EXEMPT_TYPES and has_taxable else None,
+            ),
+            emisor=_emisor(emisor, tipo),
+            receptor=_receptor(sale.receptor, tipo),
+            totales=Totales(),
+        ),
+        detalle=lines,
+        dsc_rcg_global=descuentos,
+        referencia=_referencias(sale),
+    )
+    try:
+        doc = normalize(sanitize(doc))
+    except InvalidDocument as exc:
+        raise _refuse("invalid_amounts", f"The order's amounts do not make a valid document: {exc}.") from None
+    _reconcile(doc, sale)
+    return doc
+
+
+def _reconcile(doc: Document, sale: Sale) -> None:
+    t = doc.totales
+    total = t.mnt_total
+    if total != sale.paid_total:
+        difference = total - sale.paid_total
+        raise _refuse(
+            "total_mismatch",
+            f"The document total {_pesos(total)} (net {_pesos(t.mnt_neto or 0)}, IVA {_pesos(t.iva or 0)}, "
+            f"exempt {_pesos(t.mnt_exe or 0)}) differs from the paid total {_pesos(sale.paid_total)} by "
+            f"{_pesos(abs(difference))} ({'more' if difference > 0 else 'less'} than paid).",
+            document_total=total, paid_total=sale.paid_total, difference=difference,
+            mnt_neto=t.mnt_neto or 0, iva=t.iva or 0, mnt_exe=t.mnt_exe or 0, price_basis=sale.price_basis,
+        )
