@@ -235,7 +235,9 @@ def _json_number(value: Decimal) -> int | float | str:
 
 def _to_json_value(value: Any, kind: str) -> Any:
     if is_dataclass(value):
-        return {tag: _to_json_value(v, kind) for tag, v in present_fields(value, kind)}
+        # An empty part (e.g. Totales before normalising) is left out, as LibreDTE expects.
+        items = ((tag, _to_json_value(v, kind)) for tag, v in present_fields(value, kind))
+        return {tag: v for tag, v in items if v != {}}
     if isinstance(value, tuple):
         return [_to_json_value(v, kind) for v in value]
     if isinstance(value, Decimal):
