@@ -128,7 +128,8 @@ CELERY_TASK_ROUTES = {
     "gateways.tasks.order_ingest_task": {"queue": "ingest"},
     "gateways.tasks.order_emit_task": {"queue": "emit"},
     "gateways.tasks.sweep_stuck_orders_task": {"queue": "poll"},
-    "gateways.tasks.document_notify_task": {"queue": "notify"},
+    "gateways.tasks.document_side_effects_task": {"queue": "notify"},
+    "gateways.tasks.order_refunds_task": {"queue": "emit"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -151,3 +152,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Emission retries: delays in seconds after each transient failure (then the emission fails and is
+# shown), with ±20 % jitter; an attempt still "in flight" after the lease is presumed dead and is
+# reconciled with the biller before anything is re-sent.
+BMS_RETRY_DELAYS = [int(x) for x in env.list("BMS_RETRY_DELAYS", default=["60", "300", "1800", "7200", "43200"])]
+BMS_EMISSION_LEASE_SECONDS = env.int("BMS_EMISSION_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30)

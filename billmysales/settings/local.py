@@ -21,3 +21,11 @@ if CELERY_BROKER_URL == "filesystem://":
     }
     for _sub in ("queue", "processed", "control"):
         (_broker / _sub).mkdir(parents=True, exist_ok=True)
+
+from .base import DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server, the worker and beat share one SQLite file in the demo: wait for locks and take
+    # the write lock at the start of each transaction instead of failing half-way.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+    VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,118 @@
+"""Tenant scoping in one place.
+
+Every tenant-owned query in a view goes through these bases: the account comes from the API key or
+the signed-in session (never from a request body), the queryset is filtered by it after the subclass
+hook, and an object of another account is indistinguishable from one that does not exist (404).
+Subclasses may not override ``get_queryset`` / ``get_object``: they implement ``scoped_queryset``.
+"""
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import Http404
+from rest_framework import permissions, viewsets
+from rest_framework.exceptions import NotAuthenticated
+
+from .models import ADMIN_ROLES, WRITE_ROLES, Account, ApiKey, User
+from .services import Actor
+
+_SEALED = ("get_queryset", "get_object")
+
+
+def _seal(cls):
+    for name in _SEALED:
+        if name in cls.__dict__:
+            raise TypeError(f"{cls.__name__} must implement scoped_queryset(), not {name}(): scoping is applied by the base.")
+
+
+def request_account(request) -> tuple[Account | None, str | None, bool]:
+    """(account, role, support_mode) for this request. API keys act with their scope as role."""
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ApiKey):
+        return auth.account, ("write" if auth.allows_write() else "read"), False
+    context = getattr(request, "account_context", None)
+    if context is None:
+        return None, None, False
+    return context.account, context.role, context.support_mode
+
+
+class AccountPermission(permissions.BasePermission):
+    """Members and keys read; writes need a write-scoped key or a role that may write."""
+
+    message = "This API key or role may not do that in this account."
+
+    def has_permission(self, request, view) -> bool:
+        account, role, _ = request_account(request)
+        if account is None:
+            return False
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        if getattr(view, "admin_only", False):
+            return role in ADMIN_ROLES
+        return role == "write" or role in WRITE_ROLES
+
+
+class AccountScopedViewSet(viewsets.GenericViewSet):
+    account_field = "account"
+    permission_classes = [permissions.IsAuthenticated, AccountPermission]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _seal(cls)
+
+    @property
+    def account(self) -> Account:
+        account, _, _ = request_account(self.request)
+        if account is None:
+            raise NotAuthenticated("No account selected.")
+        return account
+
+    @property
+    def actor(self):
+        auth = getattr(self.request, "auth", None)
+        _, _, support_mode = request_account(self.request)
+        return Actor(
+            user=self.request.user if isinstance(self.request.user, User) else None,
+            api_key=auth if isinstance(auth, ApiKey) else None,
+            support_mode=support_mode,
+        )
+
+    def scoped_queryset(self):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        return self.scoped_queryset().filter(**{self.account_field: self.account})
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["account"] = self.account if self.request and self.request.user.is_authenticated else None
+        return context
+
+
+class AccountScopedViewMixin(LoginRequiredMixin):
+    """The same scoping for dashboard class-based views."""
+
+    account_field = "account"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _seal(cls)
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and request.account_context.account is None:
+            raise Http404("No account")
+        return super().dispatch(request, *args, **kwargs)
+
+    @property
+    def account(self) -> Account:
+        return self.request.account_context.account
+
+    def scoped_queryset(self):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        return self.scoped_queryset().filter(**{self.account_field: self.account})
+
+    def get_object(self, queryset=None):
+        queryset = self.get_queryset() if queryset is None else queryset
+        obj = queryset.filter(pk=self.kwargs.get("pk")).first()
+        if obj is None:
+            raise Http404("Not found")
+        return obj

@@ -1,0 +1,31 @@
+from django.db.models import QuerySet
+from django.utils.crypto import constant_time_compare
+
+from .models import Account, ApiKey, AuditLog, Membership, User, hash_api_key
+
+
+def account_list_for_user(*, user: User) -> QuerySet[Account]:
+    return Account.objects.filter(memberships__user=user).order_by("name")
+
+
+def membership_get(*, user: User, account_id: int) -> Membership | None:
+    return Membership.objects.select_related("account").filter(user=user, account_id=account_id).first()
+
+
+def api_key_list(*, account: Account) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(account=account).order_by("-created_at")
+
+
+def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
+    """The active key matching ``raw_key``, or None. Looked up by prefix, compared in constant time."""
+    parts = raw_key.split("_")
+    if len(parts) < 3 or parts[0] != "bms":
+        return None
+    api_key = ApiKey.objects.select_related("account").filter(prefix=parts[1], revoked_at__isnull=True).first()
+    if api_key is None or not constant_time_compare(api_key.key_hash, hash_api_key(raw_key)):
+        return None
+    return api_key
+
+
+def audit_log_list(*, account: Account) -> QuerySet[AuditLog]:
+    return AuditLog.objects.filter(account=account).select_related("actor")

@@ -1,0 +1,38 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from accounts import views as account_views
+from accounts.api.views import ApiKeyViewSet
+from billers.api.views import BillerConnectionViewSet
+from gateways import views as gateway_views
+from gateways.api.views import DocumentViewSet, GatewayViewSet, OrderViewSet
+from gateways.webhooks import inbound_webhook
+from sources.api.views import SourceConnectionViewSet
+
+router = DefaultRouter()
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("sources", SourceConnectionViewSet, basename="source")
+router.register("billers", BillerConnectionViewSet, basename="biller")
+router.register("gateways", GatewayViewSet, basename="gateway")
+router.register("orders", OrderViewSet, basename="order")
+router.register("documents", DocumentViewSet, basename="document")
+
+urlpatterns = [
+    path("", gateway_views.DashboardView.as_view(), name="dashboard"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/<int:account_id>/switch/", account_views.account_switch, name="account-switch"),
+    path("support/<int:account_id>/open/", account_views.support_open, name="support-open"),
+    path("orders/", gateway_views.OrderListView.as_view(), name="order-list"),
+    path("orders/<int:pk>/", gateway_views.OrderDetailView.as_view(), name="order-detail"),
+    path("gateways/<int:pk>/", gateway_views.GatewayDetailView.as_view(), name="gateway-detail"),
+    path("documents/<int:pk>/xml/", gateway_views.DocumentXmlView.as_view(), name="document-xml"),
+    path("hooks/<str:token>/", inbound_webhook, name="inbound-webhook"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
