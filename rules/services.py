@@ -1,0 +1,55 @@
+"""Loads a tenant's ``RuleSet`` into the pure engine's ``RuleConfig`` and asks the engine."""
+import dataclasses
+from decimal import Decimal
+
+from sources.orderdata import OrderData, RefundData
+
+from .engine import Decision, RuleConfig, decide_credit_note, decide_emission
+from .models import RuleSet
+
+
+def ruleset_config(*, ruleset: RuleSet, certification: bool) -> RuleConfig:
+    defaults = RuleConfig()
+    return RuleConfig(
+        default_document_type=ruleset.default_document_type,
+        factura_on_request=ruleset.factura_on_request,
+        field_mapping=dict(ruleset.field_mapping or {}),
+        factura_choice_values=tuple(ruleset.factura_choice_values or defaults.factura_choice_values),
+        paid_only=ruleset.paid_only,
+        min_amount=ruleset.min_amount,
+        exclude_tags=tuple(ruleset.exclude_tags or ()),
+        exclude_skus=tuple(ruleset.exclude_skus or ()),
+        exclude_channels=tuple(ruleset.exclude_channels or ()),
+        start_at=ruleset.start_at,
+        price_basis=ruleset.price_basis,
+        shipping_as_line=ruleset.shipping_as_line,
+        exempt_skus=tuple(ruleset.exempt_skus or ()),
+        exempt_tags=tuple(ruleset.exempt_tags or ()),
+        exclude_gift_cards=ruleset.exclude_gift_cards,
+        tips_excluded=ruleset.tips_excluded,
+        mode=ruleset.mode,
+        # Store test orders (and our test sales) are billed only through a certification biller.
+        certification_only=certification,
+    )
+
+
+def decide_order(*, ruleset: RuleSet, order: OrderData, platform: str, backfill: bool, certification: bool) -> Decision:
+    return decide_emission(order, ruleset_config(ruleset=ruleset, certification=certification), platform=platform, backfill=backfill)
+
+
+def decide_credit_note_for(
+    *, ruleset: RuleSet, order: OrderData, refund: RefundData, invoice, remaining: int, platform: str
+) -> Decision:
+    """The credit note for ``refund`` of ``invoice``; never for more than what is still uncredited."""
+    if refund.amount > remaining:
+        refund = dataclasses.replace(refund, amount=Decimal(remaining), lines=(), shipping_amount=Decimal(0))
+    return decide_credit_note(
+        order,
+        refund,
+        original_type=invoice.tipo_dte,
+        original_folio=invoice.folio,
+        original_date=invoice.fecha.isoformat(),
+        original_total=invoice.mnt_total,
+        rules=ruleset_config(ruleset=ruleset, certification=invoice.certification),
+        platform=platform,
+    )

@@ -1,0 +1,40 @@
+from rest_framework import mixins, serializers
+
+from accounts.fields import mask
+from accounts.scoping import AccountScopedViewSet
+from accounts.services import audit_log_record
+
+from ..models import SourceConnection
+
+
+class SourceConnectionSerializer(serializers.ModelSerializer):
+    """Credentials are write-only: the API shows only which keys are set, masked."""
+
+    credentials = serializers.DictField(child=serializers.CharField(), write_only=True, required=False)
+    credentials_masked = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SourceConnection
+        fields = ["id", "name", "platform", "store_url", "credentials", "credentials_masked", "config", "status", "status_message", "created_at"]
+        read_only_fields = ["status", "status_message", "created_at"]
+
+    def get_credentials_masked(self, obj) -> dict:
+        return {key: mask(str(value)) for key, value in (obj.credentials or {}).items()}
+
+
+class SourceConnectionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, AccountScopedViewSet
+):
+    serializer_class = SourceConnectionSerializer
+
+    def scoped_queryset(self):
+        return SourceConnection.objects.order_by("name")
+
+    def perform_create(self, serializer):
+        connection = serializer.save(account=self.account)
+        audit_log_record(account=self.account, actor=self.actor, action="source.create", obj=connection)
+
+    def perform_update(self, serializer):
+        connection = serializer.save()
+        audit_log_record(account=self.account, actor=self.actor, action="source.update", obj=connection,
+                         data={"fields": sorted(serializer.validated_data)})
