@@ -1,1 +1,213 @@
-from django.db import models  # noqa: F401
+import secrets
+
+from django.db import models
+
+from accounts.models import TenantModel
+from billers.models import BillerConnection
+from rules.models import RuleSet
+from sources.models import SourceConnection
+
+
+def _webhook_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Gateway(TenantModel):
+    """Joins one store to one biller under one rule set."""
+
+    class Environment(models.TextChoices):
+        CERTIFICATION = "certification", "Certificación"
+        PRODUCTION = "production", "Producción"
+
+    name = models.CharField(max_length=120)
+    source = models.ForeignKey(SourceConnection, on_delete=models.PROTECT, related_name="gateways")
+    biller = models.ForeignKey(BillerConnection, on_delete=models.PROTECT, related_name="gateways")
+    ruleset = models.OneToOneField(RuleSet, on_delete=models.PROTECT, related_name="gateway")
+    environment = models.CharField(max_length=16, choices=Environment.choices, default=Environment.CERTIFICATION)
+    active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    # Secret part of the inbound webhook URL; the store's own signature is verified as well.
+    webhook_token = models.CharField(max_length=64, unique=True, default=_webhook_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InboundEvent(TenantModel):
+    """A raw delivery from a store (webhook or poll), committed before we answer 2xx."""
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="inbound_events")
+    delivery_id = models.CharField(max_length=120)
+    topic = models.CharField(max_length=60, blank=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["gateway", "delivery_id"], name="unique_inbound_delivery")]
+        indexes = [models.Index(fields=["processed_at", "received_at"])]
+
+
+class OrderStatus(models.TextChoices):
+    RECEIVED = "received", "Recibida"
+    WAITING = "waiting", "Esperando (p. ej. pago)"
+    HELD = "held", "Retenida para revisión"
+    READY = "ready", "Lista para emitir"
+    ISSUING = "issuing", "Emitiendo"
+    ISSUED = "issued", "Emitida"
+    SKIPPED = "skipped", "Omitida"
+    FAILED = "failed", "Fallida"
+
+
+class Order(TenantModel):
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="orders")
+    external_id = models.CharField(max_length=100)
+    number = models.CharField(max_length=60, blank=True)
+    status = models.CharField(max_length=10, choices=OrderStatus.choices, default=OrderStatus.RECEIVED)
+    status_reason = models.TextField(blank=True)
+    payment_status = models.CharField(max_length=24, blank=True)
+    paid_total = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    buyer_name = models.CharField(max_length=200, blank=True)
+    buyer_email = models.CharField(max_length=254, blank=True)
+    raw = models.JSONField(default=dict)
+    decision = models.JSONField(default=dict, blank=True)
+    is_test = models.BooleanField(default=False)
+    backfill = models.BooleanField(default=False)
+    source_created_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["gateway", "external_id"], name="unique_order_per_gateway")]
+        indexes = [
+            models.Index(fields=["account", "-id"], name="order_account_keyset"),
+            models.Index(fields=["account", "status", "-id"], name="order_account_status"),
+            models.Index(fields=["status", "updated_at"], name="order_sweeper"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.number or self.external_id}"
+
+
+class DocumentKind(models.TextChoices):
+    INVOICE = "invoice", "Documento de venta"
+    CREDIT_NOTE = "credit_note", "Nota de crédito"
+
+
+class EmissionStatus(models.TextChoices):
+    PENDING = "pending", "Pendiente"
+    ISSUING = "issuing", "Emitiendo"
+    ISSUED = "issued", "Emitido"
+    FAILED = "failed", "Fallido"
+    HELD = "held", "Retenido para revisión"
+
+
+class Emission(TenantModel):
+    """One document to issue for an order: the unit of exactly-once work.
+
+    ``(order, kind, sequence)`` is unique, and so is ``reference``, the idempotency key sent to the
+    biller and used to look the document up when an attempt's outcome is unknown.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="emissions")
+    kind = models.CharField(max_length=12, choices=DocumentKind.choices)
+    sequence = models.PositiveIntegerField(default=1)
+    reference = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=8, choices=EmissionStatus.choices, default=EmissionStatus.PENDING)
+    status_reason = models.TextField(blank=True)
+    # The Sale (billers.dte.sale) as JSON, fixed when the emission is created.
+    sale = models.JSONField()
+    # For credit notes: the store's refund id, so a repeated refund event creates nothing new.
+    refund_external_id = models.CharField(max_length=100, blank=True)
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "kind", "sequence"], name="unique_emission_sequence"),
+            models.UniqueConstraint(
+                fields=["order", "refund_external_id"],
+                condition=models.Q(kind="credit_note"),
+                name="unique_credit_note_per_refund",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"], name="emission_sweeper")]
+
+
+class Document(TenantModel):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="documents")
+    emission = models.OneToOneField(Emission, on_delete=models.PROTECT, related_name="document")
+    kind = models.CharField(max_length=12, choices=DocumentKind.choices)
+    sequence = models.PositiveIntegerField(default=1)
+    tipo_dte = models.PositiveSmallIntegerField()
+    folio = models.PositiveBigIntegerField()
+    fecha = models.DateField()
+    mnt_total = models.BigIntegerField()
+    totals = models.JSONField(default=dict)
+    biller = models.ForeignKey(BillerConnection, on_delete=models.PROTECT, related_name="+")
+    biller_document_id = models.CharField(max_length=120, blank=True)
+    certification = models.BooleanField()
+    xml = models.BinaryField(blank=True, default=b"")
+    pdf_url = models.URLField(max_length=500, blank=True)
+    credited_document = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes")
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "kind", "sequence"], name="unique_document_sequence")]
+        indexes = [models.Index(fields=["account", "-id"], name="document_account_keyset")]
+
+    def __str__(self) -> str:
+        return f"DTE {self.tipo_dte} N° {self.folio}"
+
+
+class EmissionAttempt(TenantModel):
+    """Every biller call, recorded (committed) before the call is made."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "En curso"
+        SUCCESS = "success", "Emitido"
+        TRANSIENT = "transient", "Error transitorio"
+        REJECTED = "rejected", "Rechazado"
+        RECONCILED = "reconciled", "Conciliado con el facturador"
+        UNKNOWN = "unknown", "Resultado desconocido"
+
+    emission = models.ForeignKey(Emission, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    request_summary = models.JSONField(default=dict)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    error_class = models.CharField(max_length=120, blank=True)
+    error_message = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["emission", "number"], name="unique_attempt_number")]
+
+
+class SideEffect(TenantModel):
+    """What happened after issue: write-back to the store, email to the buyer, outgoing webhook."""
+
+    class Kind(models.TextChoices):
+        STORE_WRITEBACK = "store_writeback", "Escritura en la tienda"
+        EMAIL = "email", "Correo al comprador"
+        WEBHOOK = "webhook", "Webhook saliente"
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pendiente"
+        DONE = "done", "Hecho"
+        FAILED = "failed", "Falló"
+        NOT_APPLICABLE = "n/a", "No aplica"
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="side_effects")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.PENDING)
+    message = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["document", "kind"], name="unique_side_effect")]

@@ -41,3 +41,55 @@ def pytest_sessionstart(session):
         for line in _testenv_header_lines():
             reporter.write_line(line)
 # ==== end of testenv report header ====
+
+import pytest  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+from accounts.models import Role  # noqa: E402
+from accounts.services import Actor, api_key_create  # noqa: E402
+from tests.accounts.factories import AccountFactory, MembershipFactory, UserFactory  # noqa: E402
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def account(user):
+    account = AccountFactory(name="Comercial Los Andes SpA")
+    MembershipFactory(user=user, account=account, role=Role.OWNER)
+    return account
+
+
+@pytest.fixture
+def other_account(db):
+    other = AccountFactory(name="Otra Tienda Ltda")
+    MembershipFactory(account=other, role=Role.OWNER)
+    return other
+
+
+@pytest.fixture
+def actor(user):
+    return Actor(user=user)
+
+
+@pytest.fixture
+def session_client(user, account, client):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def api_client(user, account):
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def write_key_client(account, actor):
+    _, raw = api_key_create(account=account, name="integración", scope="write", actor=actor)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client

@@ -1,0 +1,245 @@
+"""Exactly-once emission of one document.
+
+1. Claim: lock the emission row, check its state, record an ``EmissionAttempt`` and commit.
+2. If an earlier attempt's outcome is unknown (its worker died, or the biller timed out), look the
+   document up at the biller by our reference first; re-send only when the biller says it has none,
+   and hold the emission for review when it cannot tell.
+3. Call the biller with no transaction open.
+4. Record the result under the lock: a ``Document`` (unique per order, kind and sequence), or a retry
+   with backoff for transient errors, or a failure with the biller's message.
+"""
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billers.base import IssuedDocument, IssueRequest, RejectedBillerError, TransientBillerError
+from billers.dte.sale_json import sale_from_dict
+from billers.registry import biller_adapter_for
+
+from .models import Document, DocumentKind, Emission, EmissionAttempt, EmissionStatus, Order, OrderStatus, SideEffect
+
+logger = logging.getLogger(__name__)
+
+ORDER_STATUS_FOR = {
+    EmissionStatus.PENDING: OrderStatus.READY,
+    EmissionStatus.ISSUING: OrderStatus.ISSUING,
+    EmissionStatus.ISSUED: OrderStatus.ISSUED,
+    EmissionStatus.FAILED: OrderStatus.FAILED,
+    EmissionStatus.HELD: OrderStatus.HELD,
+}
+Outcome = EmissionAttempt.Outcome
+
+
+@dataclass(frozen=True)
+class Claim:
+    emission_id: int
+    attempt_id: int
+    reconcile_first: bool
+
+
+def _set_status(emission: Emission, status: str, reason: str = "", next_attempt_at=None) -> None:
+    emission.status, emission.status_reason, emission.next_attempt_at = status, reason, next_attempt_at
+    emission.save(update_fields=["status", "status_reason", "next_attempt_at", "updated_at"])
+    if emission.kind == DocumentKind.INVOICE:
+        Order.objects.filter(pk=emission.order_id).update(
+            status=ORDER_STATUS_FOR[status], status_reason=reason, updated_at=timezone.now()
+        )
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.BMS_EMISSION_LEASE_SECONDS)
+
+
+def _retry_delay(failures: int) -> float | None:
+    """Seconds before the next try after ``failures`` transient failures, or None when out of tries."""
+    delays = settings.BMS_RETRY_DELAYS
+    if failures > len(delays):
+        return None
+    base = delays[failures - 1]
+    return base * random.uniform(0.8, 1.2)
+
+
+@transaction.atomic
+def emission_claim(*, emission_id: int) -> Claim | None:
+    emission = Emission.objects.select_for_update().select_related("order").get(pk=emission_id)
+    now = timezone.now()
+    if emission.status in (EmissionStatus.ISSUED, EmissionStatus.FAILED, EmissionStatus.HELD):
+        return None
+    last = emission.attempts.order_by("-number").first()
+    reconcile_first = False
+    if emission.status == EmissionStatus.ISSUING:
+        if last is not None and last.outcome == Outcome.PENDING and now - last.started_at < _lease():
+            return None  # another worker is calling the biller right now
+        if last is not None and last.outcome == Outcome.PENDING:
+            last.outcome = Outcome.UNKNOWN
+            last.error_message = "The worker stopped during this attempt; outcome unknown."
+            last.save(update_fields=["outcome", "error_message"])
+        reconcile_first = True
+    elif emission.next_attempt_at is not None and emission.next_attempt_at > now:
+        return None  # a retry is scheduled for later
+    elif last is not None and last.outcome in (Outcome.TRANSIENT, Outcome.UNKNOWN):
+        # A timeout or 5xx may have issued the document anyway: ask before sending again.
+        reconcile_first = True
+    if emission.order.is_test and not emission.order.gateway.biller.is_certification:
+        _set_status(emission, EmissionStatus.HELD, "Las ventas de prueba solo se emiten con un facturador en certificación.")
+        return None
+    attempt = EmissionAttempt.objects.create(
+        account_id=emission.account_id,
+        emission=emission,
+        number=(last.number if last else 0) + 1,
+        request_summary={
+            "reference": emission.reference,
+            "tipo_dte": emission.sale["tipo_dte"],
+            "paid_total": emission.sale["paid_total"],
+            "lines": len(emission.sale["lines"]),
+            "reconcile_first": reconcile_first,
+        },
+    )
+    emission.attempt_count = attempt.number
+    emission.save(update_fields=["attempt_count"])
+    _set_status(emission, EmissionStatus.ISSUING)
+    return Claim(emission_id=emission.id, attempt_id=attempt.id, reconcile_first=reconcile_first)
+
+
+def emission_run(*, emission_id: int) -> Document | None:
+    """Runs one attempt of the emission if it is due. Safe to call any number of times, concurrently."""
+    claim = emission_claim(emission_id=emission_id)
+    if claim is None:
+        return None
+    emission = Emission.objects.select_related("order__gateway__biller").get(pk=emission_id)
+    adapter = biller_adapter_for(emission.order.gateway.biller)
+    started = time.monotonic()
+    try:
+        if claim.reconcile_first:
+            found = adapter.find_by_reference(emission.reference)
+            if found is not None:
+                return _record_success(claim, found, started, Outcome.RECONCILED)
+        request = IssueRequest(sale=sale_from_dict(emission.sale), reference=emission.reference, fecha=timezone.localdate())
+        issued = adapter.issue(request)
+    except TransientBillerError as exc:
+        _record_transient(claim, exc, started)
+        return None
+    except RejectedBillerError as exc:
+        _record_rejected(claim, exc, started)
+        return None
+    except NotImplementedError as exc:
+        _record_held(claim, f"The biller cannot look documents up by reference ({exc}); check it by hand.", started)
+        return None
+    return _record_success(claim, issued, started, Outcome.SUCCESS)
+
+
+def _finish_attempt(claim: Claim, outcome: str, started: float, error: Exception | None = None) -> None:
+    EmissionAttempt.objects.filter(pk=claim.attempt_id).update(
+        outcome=outcome,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        error_class=type(error).__name__ if error else "",
+        error_message=str(error)[:2000] if error else "",
+    )
+
+
+@transaction.atomic
+def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcome: str) -> Document:
+    emission = Emission.objects.select_for_update().select_related("order__gateway__biller").get(pk=claim.emission_id)
+    _finish_attempt(claim, outcome, started)
+    existing = Document.objects.filter(emission=emission).first()
+    if existing is not None:
+        return existing
+    credited = None
+    if emission.kind == DocumentKind.CREDIT_NOTE:
+        credited = emission.order.documents.filter(kind=DocumentKind.INVOICE).order_by("-sequence").first()
+    biller = emission.order.gateway.biller
+    document = Document.objects.create(
+        account_id=emission.account_id,
+        order=emission.order,
+        emission=emission,
+        kind=emission.kind,
+        sequence=emission.sequence,
+        tipo_dte=issued.tipo_dte,
+        folio=issued.folio,
+        fecha=issued.fecha,
+        mnt_total=int(issued.totals.get("MntTotal", 0)),
+        totals=issued.totals,
+        biller=biller,
+        biller_document_id=issued.biller_document_id,
+        certification=biller.is_certification,
+        xml=issued.xml,
+        pdf_url=issued.pdf_url,
+        credited_document=credited,
+    )
+    _set_status(emission, EmissionStatus.ISSUED)
+    SideEffect.objects.bulk_create(
+        [SideEffect(account_id=emission.account_id, document=document, kind=kind) for kind in SideEffect.Kind.values]
+    )
+    from .tasks import document_side_effects_task, order_refunds_task
+
+    transaction.on_commit(lambda: document_side_effects_task.delay(document.id))
+    if emission.kind == DocumentKind.INVOICE:
+        # Refunds that arrived while the invoice was in flight become credit notes now.
+        transaction.on_commit(lambda: order_refunds_task.delay(emission.order_id))
+    logger.info(
+        "account=%s order=%s issued DTE %s folio %s (%s)",
+        emission.account_id, emission.order_id, document.tipo_dte, document.folio, outcome,
+    )
+    return document
+
+
+@transaction.atomic
+def _record_transient(claim: Claim, exc: TransientBillerError, started: float) -> None:
+    emission = Emission.objects.select_for_update().get(pk=claim.emission_id)
+    _finish_attempt(claim, Outcome.TRANSIENT, started, exc)
+    failures = emission.attempts.filter(outcome__in=[Outcome.TRANSIENT, Outcome.UNKNOWN]).count()
+    delay = _retry_delay(failures)
+    if delay is None:
+        _set_status(emission, EmissionStatus.FAILED, f"El facturador no respondió tras {failures} intentos: {exc.message}")
+        logger.error("account=%s emission=%s failed after %s attempts: %s", emission.account_id, emission.id, failures, exc)
+        return
+    next_at = timezone.now() + timedelta(seconds=delay)
+    _set_status(emission, EmissionStatus.PENDING, f"Reintento programado: {exc.message}", next_attempt_at=next_at)
+    from .tasks import order_emit_task
+
+    transaction.on_commit(lambda: order_emit_task.apply_async((emission.id,), countdown=delay))
+    logger.warning("account=%s emission=%s transient error, retry in %.0fs: %s", emission.account_id, emission.id, delay, exc)
+
+
+@transaction.atomic
+def _record_rejected(claim: Claim, exc: RejectedBillerError, started: float) -> None:
+    emission = Emission.objects.select_for_update().get(pk=claim.emission_id)
+    _finish_attempt(claim, Outcome.REJECTED, started, exc)
+    _set_status(emission, EmissionStatus.FAILED, f"Rechazado por el facturador: {exc.message}")
+    logger.warning("account=%s emission=%s rejected: %s", emission.account_id, emission.id, exc)
+
+
+@transaction.atomic
+def _record_held(claim: Claim, reason: str, started: float) -> None:
+    emission = Emission.objects.select_for_update().get(pk=claim.emission_id)
+    _finish_attempt(claim, Outcome.UNKNOWN, started)
+    _set_status(emission, EmissionStatus.HELD, reason)
+
+
+def stuck_work_requeue() -> dict:
+    """The sweeper: re-queues whatever a lost broker message or a dead worker left behind."""
+    from .services import _enqueue_emit, _enqueue_ingest
+    from .models import InboundEvent
+
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.BMS_STUCK_AFTER_SECONDS)
+    counts = {"events": 0, "emissions": 0}
+    with transaction.atomic():
+        for event_id in InboundEvent.objects.filter(processed_at__isnull=True, received_at__lt=stale).values_list("pk", flat=True)[:1000]:
+            _enqueue_ingest(event_id)
+            counts["events"] += 1
+        due = (
+            Emission.objects.filter(status=EmissionStatus.PENDING, updated_at__lt=stale, next_attempt_at__isnull=True)
+            | Emission.objects.filter(status=EmissionStatus.PENDING, next_attempt_at__lt=stale)
+            | Emission.objects.filter(status=EmissionStatus.ISSUING, updated_at__lt=now - _lease())
+        )
+        for emission_id in due.values_list("pk", flat=True)[:1000]:
+            _enqueue_emit(emission_id)
+            counts["emissions"] += 1
+    return counts

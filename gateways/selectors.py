@@ -1,0 +1,43 @@
+"""Reads of the pipeline. Functions that return rows take the account; the viewsets' scoped base
+applies it to the base querysets defined here."""
+from django.db.models import Prefetch, QuerySet
+
+from accounts.models import Account
+
+from .models import Document, Emission, Gateway, Order
+
+
+def order_detail_queryset() -> QuerySet[Order]:
+    """Unscoped base for one order with everything its page shows; callers filter by account."""
+    return Order.objects.select_related("gateway").prefetch_related(
+        Prefetch("emissions", queryset=Emission.objects.order_by("kind", "sequence").prefetch_related("attempts")),
+        Prefetch("documents", queryset=Document.objects.order_by("kind", "sequence").prefetch_related("side_effects")),
+    )
+
+
+def order_get(*, account: Account, order_id: int) -> Order | None:
+    return order_detail_queryset().filter(account=account, pk=order_id).first()
+
+
+def order_list(*, account: Account, status: str | None = None, gateway_id: int | None = None, before_id: int | None = None, limit: int = 50) -> list[Order]:
+    """Newest first, keyset-paginated by id (``before_id``): no OFFSET, no COUNT."""
+    qs = Order.objects.filter(account=account)
+    if status:
+        qs = qs.filter(status=status)
+    if gateway_id:
+        qs = qs.filter(gateway_id=gateway_id)
+    if before_id:
+        qs = qs.filter(pk__lt=before_id)
+    return list(qs.order_by("-id")[:limit])
+
+
+def gateway_list(*, account: Account) -> QuerySet[Gateway]:
+    return Gateway.objects.filter(account=account).select_related("source", "biller").order_by("name")
+
+
+def gateway_get(*, account: Account, gateway_id: int) -> Gateway | None:
+    return gateway_list(account=account).filter(pk=gateway_id).first()
+
+
+def document_list(*, account: Account, limit: int = 50) -> list[Document]:
+    return list(Document.objects.filter(account=account).select_related("order").order_by("-id")[:limit])

@@ -1,0 +1,73 @@
+"""What happens after a document is issued: email to the buyer, write-back to the store, webhooks.
+
+Each side effect is claimed (pending → done / failed / n/a) with a conditional update, so a repeated
+task never sends twice, and a failure is recorded on the document without touching the document.
+"""
+import logging
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+
+from .models import Document, SideEffect
+
+logger = logging.getLogger(__name__)
+
+
+def format_clp(amount: int) -> str:
+    """Chilean thousands separator: 12.990."""
+    return f"{amount:,}".replace(",", ".")
+
+
+def _claim(document: Document, kind: str) -> bool:
+    return bool(
+        SideEffect.objects.filter(document=document, kind=kind, outcome=SideEffect.Outcome.PENDING)
+        .update(outcome=SideEffect.Outcome.DONE, message="")
+    )
+
+
+def _set(document: Document, kind: str, outcome: str, message: str) -> None:
+    SideEffect.objects.filter(document=document, kind=kind).update(outcome=outcome, message=message[:2000])
+
+
+def document_side_effects_run(*, document_id: int) -> None:
+    document = Document.objects.select_related("order__gateway__ruleset", "order__gateway__source").get(pk=document_id)
+    if _claim(document, SideEffect.Kind.EMAIL):
+        _email_buyer(document)
+    if _claim(document, SideEffect.Kind.STORE_WRITEBACK):
+        _set(
+            document, SideEffect.Kind.STORE_WRITEBACK, SideEffect.Outcome.NOT_APPLICABLE,
+            f"El origen {document.order.gateway.source.get_platform_display()} no admite escribir el documento de vuelta.",
+        )
+    if _claim(document, SideEffect.Kind.WEBHOOK):
+        _set(document, SideEffect.Kind.WEBHOOK, SideEffect.Outcome.NOT_APPLICABLE, "No hay webhooks salientes configurados.")
+
+
+def _email_buyer(document: Document) -> None:
+    order = document.order
+    if not order.gateway.ruleset.email_buyer:
+        _set(document, SideEffect.Kind.EMAIL, SideEffect.Outcome.NOT_APPLICABLE, "Las reglas no envían correo al comprador.")
+        return
+    if not order.buyer_email:
+        _set(document, SideEffect.Kind.EMAIL, SideEffect.Outcome.NOT_APPLICABLE, "La orden no trae correo del comprador.")
+        return
+    name = {33: "Factura electrónica", 34: "Factura exenta electrónica", 39: "Boleta electrónica",
+            41: "Boleta exenta electrónica", 61: "Nota de crédito electrónica", 56: "Nota de débito electrónica"}.get(document.tipo_dte, f"DTE {document.tipo_dte}")
+    message = EmailMessage(
+        subject=f"{name} N° {document.folio} — pedido {order.number}",
+        body=(
+            f"Hola {order.buyer_name or ''},\n\nAdjuntamos su {name.lower()} N° {document.folio} "
+            f"por ${format_clp(document.mnt_total)} correspondiente al pedido {order.number}.\n"
+            + ("\n(Documento de certificación: sin validez tributaria.)\n" if document.certification else "")
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[order.buyer_email],
+    )
+    if document.xml:
+        message.attach(f"DTE_T{document.tipo_dte}_F{document.folio}.xml", bytes(document.xml), "application/xml")
+    try:
+        message.send()
+    except OSError as exc:
+        _set(document, SideEffect.Kind.EMAIL, SideEffect.Outcome.FAILED, f"No se pudo enviar el correo: {exc}")
+        logger.warning("account=%s document=%s email failed: %s", document.account_id, document.pk, exc)
+        return
+    _set(document, SideEffect.Kind.EMAIL, SideEffect.Outcome.DONE, f"Enviado a {order.buyer_email}")

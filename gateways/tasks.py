@@ -1,0 +1,30 @@
+"""Thin Celery tasks: ids in, one service call. Retries of biller errors are the emission's own
+business (recorded per attempt, with backoff), so these tasks do not auto-retry on biller errors."""
+from celery import shared_task
+
+from . import emission, services, side_effects
+
+
+@shared_task(acks_late=True)
+def order_ingest_task(event_id: int) -> None:
+    services.inbound_event_process(event_id=event_id)
+
+
+@shared_task(acks_late=True)
+def order_emit_task(emission_id: int) -> None:
+    emission.emission_run(emission_id=emission_id)
+
+
+@shared_task(acks_late=True)
+def order_refunds_task(order_id: int) -> None:
+    services.order_refunds_sync(order_id=order_id)
+
+
+@shared_task(acks_late=True)
+def document_side_effects_task(document_id: int) -> None:
+    side_effects.document_side_effects_run(document_id=document_id)
+
+
+@shared_task
+def sweep_stuck_orders_task() -> dict:
+    return emission.stuck_work_requeue()

@@ -1,0 +1,126 @@
+"""Dashboard pages for gateways, orders and documents. Views call selectors and services only."""
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.views import View
+from django.views.generic import DetailView, TemplateView
+
+from accounts.models import WRITE_ROLES
+from accounts.scoping import AccountScopedViewMixin
+from accounts.services import Actor
+
+from . import selectors, services
+from .models import Document, Gateway, OrderStatus
+from .test_sale import gateway_test_sale
+
+
+def _actor(request) -> Actor:
+    return Actor(user=request.user, support_mode=request.account_context.support_mode)
+
+
+def _may_write(request) -> bool:
+    return request.account_context.role in WRITE_ROLES or request.account_context.support_mode
+
+
+class DashboardView(AccountScopedViewMixin, TemplateView):
+    template_name = "gateways/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["gateways"] = selectors.gateway_list(account=self.account)
+        context["orders"] = selectors.order_list(account=self.account, limit=20)
+        context["memberships"] = self.request.user.memberships.select_related("account").order_by("account__name")
+        return context
+
+
+class OrderListView(AccountScopedViewMixin, TemplateView):
+    template_name = "gateways/order_list.html"
+    page_size = 50
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        status = self.request.GET.get("status") or None
+        before = self.request.GET.get("before")
+        orders = selectors.order_list(
+            account=self.account, status=status, before_id=int(before) if before and before.isdigit() else None,
+            limit=self.page_size + 1,
+        )
+        context.update(
+            orders=orders[: self.page_size],
+            next_before=orders[self.page_size - 1].pk if len(orders) > self.page_size else None,
+            status=status or "",
+            statuses=OrderStatus.choices,
+        )
+        return context
+
+
+class OrderDetailView(AccountScopedViewMixin, DetailView):
+    template_name = "gateways/order_detail.html"
+    context_object_name = "order"
+
+    def scoped_queryset(self):
+        return selectors.order_detail_queryset()
+
+    def post(self, request, pk):
+        order = self.get_object()
+        if not _may_write(request):
+            messages.error(request, "Su rol solo permite ver.")
+            return redirect("order-detail", pk=order.pk)
+        action = request.POST.get("action")
+        try:
+            if action == "emit":
+                services.order_emit_now(order=order, actor=_actor(request))
+                messages.success(request, "Orden enviada a emisión.")
+            elif action == "retry":
+                services.order_retry(order=order, actor=_actor(request))
+                messages.success(request, "Reintento en cola.")
+            elif action == "skip":
+                services.order_skip(order=order, reason=request.POST.get("reason", ""), actor=_actor(request))
+                messages.success(request, "Orden omitida.")
+            else:
+                messages.error(request, "Acción desconocida.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("order-detail", pk=order.pk)
+
+
+class GatewayDetailView(AccountScopedViewMixin, DetailView):
+    template_name = "gateways/gateway_detail.html"
+    context_object_name = "gateway"
+
+    def scoped_queryset(self):
+        return Gateway.objects.select_related("source", "biller", "ruleset")
+
+    def post(self, request, pk):
+        gateway = self.get_object()
+        if not _may_write(request):
+            messages.error(request, "Su rol solo permite ver.")
+            return redirect("gateway-detail", pk=gateway.pk)
+        action = request.POST.get("action")
+        if action == "test_sale":
+            report = gateway_test_sale(gateway=gateway, actor=_actor(request))
+            request.session["test_sale_report"] = report.as_dict()
+        elif action == "activate":
+            services.gateway_activate(gateway=gateway, actor=_actor(request))
+            messages.success(request, "Pasarela activada.")
+        elif action == "deactivate":
+            services.gateway_deactivate(gateway=gateway, actor=_actor(request))
+            messages.success(request, "Pasarela desactivada.")
+        return redirect("gateway-detail", pk=gateway.pk)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["test_sale_report"] = self.request.session.pop("test_sale_report", None)
+        return context
+
+
+class DocumentXmlView(AccountScopedViewMixin, View):
+    def scoped_queryset(self):
+        return Document.objects.all()
+
+    def get(self, request, pk):
+        document = self.get_object()
+        response = HttpResponse(bytes(document.xml), content_type="application/xml; charset=ISO-8859-1")
+        response["Content-Disposition"] = f'attachment; filename="DTE_T{document.tipo_dte}_F{document.folio}.xml"'
+        return response

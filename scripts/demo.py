@@ -1,0 +1,66 @@
+"""`make demo`: migrate, seed, then run the web server, a Celery worker and beat until Ctrl-C.
+
+Embedded by default (SQLite under var/, the filesystem broker: no servers to install, no eager mode);
+DATABASE_URL / REDIS_URL in the environment switch it to PostgreSQL / Redis.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+HOST = os.environ.get("BMS_DEMO_HOST", "127.0.0.1")
+PORT = os.environ.get("BMS_DEMO_PORT", "8000")
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "billmysales.settings.local")
+    env.setdefault("BMS_SWEEP_INTERVAL", "15")
+    env.setdefault("BMS_STUCK_AFTER_SECONDS", "30")
+    (ROOT / "var").mkdir(exist_ok=True)
+    manage = [PY, str(ROOT / "manage.py")]
+    subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(manage + ["seed_demo"], cwd=ROOT, env=env, check=True)
+    broker = "Redis" if env.get("REDIS_URL") else "embedded filesystem broker (var/broker)"
+    database = "DATABASE_URL" if env.get("DATABASE_URL") else "SQLite (var/db.sqlite3)"
+    print(f"demo: database {database}, broker {broker}", flush=True)
+    commands = {
+        "web": manage + ["runserver", f"{HOST}:{PORT}", "--noreload"],
+        "worker": [PY, "-m", "celery", "-A", "billmysales", "worker", "-Q", "ingest,emit,poll,notify",
+                   "-P", "solo", "-l", "info", "-n", "demo@%h"],
+        "beat": [PY, "-m", "celery", "-A", "billmysales", "beat", "-l", "info"],
+    }
+    procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}
+    print(f"demo: open http://{HOST}:{PORT}/ — Ctrl-C stops everything", flush=True)
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    while not stopping:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                print(f"demo: {name} exited with {proc.returncode}; stopping", flush=True)
+                code, stopping = proc.returncode or 1, True
+        time.sleep(0.5)
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
