@@ -107,11 +107,20 @@ def emission_claim(*, emission_id: int) -> Claim | None:
     return Claim(emission_id=emission.id, attempt_id=attempt.id, reconcile_first=reconcile_first)
 
 
+def _fault_pause(point: str) -> None:
+    """Crash-test hook: sleeps at a named point when ``BMS_FAULT_PAUSES`` asks (e.g. "after_claim=5"),
+    so a test can SIGKILL the worker exactly there. Empty in every real deployment."""
+    seconds = settings.BMS_FAULT_PAUSES.get(point)
+    if seconds:
+        time.sleep(seconds)
+
+
 def emission_run(*, emission_id: int) -> Document | None:
     """Runs one attempt of the emission if it is due. Safe to call any number of times, concurrently."""
     claim = emission_claim(emission_id=emission_id)
     if claim is None:
         return None
+    _fault_pause("after_claim")
     emission = Emission.objects.select_related("order__gateway__biller").get(pk=emission_id)
     adapter = biller_adapter_for(emission.order.gateway.biller)
     started = time.monotonic()
@@ -122,6 +131,7 @@ def emission_run(*, emission_id: int) -> Document | None:
                 return _record_success(claim, found, started, Outcome.RECONCILED)
         request = IssueRequest(sale=sale_from_dict(emission.sale), reference=emission.reference, fecha=timezone.localdate())
         issued = adapter.issue(request)
+        _fault_pause("after_biller_answer")
     except TransientBillerError as exc:
         _record_transient(claim, exc, started)
         return None
@@ -176,12 +186,13 @@ def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcom
     SideEffect.objects.bulk_create(
         [SideEffect(account_id=emission.account_id, document=document, kind=kind) for kind in SideEffect.Kind.values]
     )
+    from .services import enqueue_after_commit
     from .tasks import document_side_effects_task, order_refunds_task
 
-    transaction.on_commit(lambda: document_side_effects_task.delay(document.id))
+    enqueue_after_commit(document_side_effects_task, (document.id,))
     if emission.kind == DocumentKind.INVOICE:
         # Refunds that arrived while the invoice was in flight become credit notes now.
-        transaction.on_commit(lambda: order_refunds_task.delay(emission.order_id))
+        enqueue_after_commit(order_refunds_task, (emission.order_id,))
     logger.info(
         "account=%s order=%s issued DTE %s folio %s (%s)",
         emission.account_id, emission.order_id, document.tipo_dte, document.folio, outcome,
@@ -201,9 +212,9 @@ def _record_transient(claim: Claim, exc: TransientBillerError, started: float) -
         return
     next_at = timezone.now() + timedelta(seconds=delay)
     _set_status(emission, EmissionStatus.PENDING, f"Reintento programado: {exc.message}", next_attempt_at=next_at)
-    from .tasks import order_emit_task
+    from .services import emission_enqueue
 
-    transaction.on_commit(lambda: order_emit_task.apply_async((emission.id,), countdown=delay))
+    emission_enqueue(emission.id, countdown=delay)
     logger.warning("account=%s emission=%s transient error, retry in %.0fs: %s", emission.account_id, emission.id, delay, exc)
 
 
@@ -224,7 +235,7 @@ def _record_held(claim: Claim, reason: str, started: float) -> None:
 
 def stuck_work_requeue() -> dict:
     """The sweeper: re-queues whatever a lost broker message or a dead worker left behind."""
-    from .services import _enqueue_emit, _enqueue_ingest
+    from .services import emission_enqueue, inbound_event_enqueue
     from .models import InboundEvent
 
     now = timezone.now()
@@ -232,7 +243,7 @@ def stuck_work_requeue() -> dict:
     counts = {"events": 0, "emissions": 0}
     with transaction.atomic():
         for event_id in InboundEvent.objects.filter(processed_at__isnull=True, received_at__lt=stale).values_list("pk", flat=True)[:1000]:
-            _enqueue_ingest(event_id)
+            inbound_event_enqueue(event_id)
             counts["events"] += 1
         due = (
             Emission.objects.filter(status=EmissionStatus.PENDING, updated_at__lt=stale, next_attempt_at__isnull=True)
@@ -240,6 +251,6 @@ def stuck_work_requeue() -> dict:
             | Emission.objects.filter(status=EmissionStatus.ISSUING, updated_at__lt=now - _lease())
         )
         for emission_id in due.values_list("pk", flat=True)[:1000]:
-            _enqueue_emit(emission_id)
+            emission_enqueue(emission_id)
             counts["emissions"] += 1
     return counts

@@ -42,16 +42,29 @@ logger = logging.getLogger(__name__)
 OPEN_STATUSES = (OrderStatus.RECEIVED, OrderStatus.WAITING, OrderStatus.HELD, OrderStatus.SKIPPED)
 
 
-def _enqueue_emit(emission_id: int, countdown: float | None = None) -> None:
+def _publish(task, args: tuple, countdown: float | None = None) -> None:
+    """Sends a task after commit. If the broker is down the row is already committed: log it and let
+    the sweeper queue it again, rather than failing a request whose data is safe."""
+    try:
+        task.apply_async(args, countdown=countdown)
+    except Exception as exc:  # kombu/redis raise many classes for "broker unreachable"
+        logger.warning("broker unavailable, %s%r left for the sweeper: %s", task.name, args, exc)
+
+
+def enqueue_after_commit(task, args: tuple, countdown: float | None = None) -> None:
+    transaction.on_commit(lambda: _publish(task, args, countdown))
+
+
+def emission_enqueue(emission_id: int, countdown: float | None = None) -> None:
     from .tasks import order_emit_task
 
-    transaction.on_commit(lambda: order_emit_task.apply_async((emission_id,), countdown=countdown))
+    enqueue_after_commit(order_emit_task, (emission_id,), countdown)
 
 
-def _enqueue_ingest(event_id: int) -> None:
+def inbound_event_enqueue(event_id: int) -> None:
     from .tasks import order_ingest_task
 
-    transaction.on_commit(lambda: order_ingest_task.delay(event_id))
+    enqueue_after_commit(order_ingest_task, (event_id,))
 
 
 @transaction.atomic
@@ -115,7 +128,7 @@ def inbound_event_receive(*, gateway: Gateway, delivery_id: str, topic: str, pay
             defaults={"account_id": gateway.account_id, "topic": topic, "payload": payload},
         )
         if created:
-            _enqueue_ingest(event.id)
+            inbound_event_enqueue(event.id)
     return event, created
 
 
@@ -253,7 +266,7 @@ def _emission_create(*, order: Order, kind: str, sale, refund_external_id: str =
         sale=sale_to_dict(sale),
         refund_external_id=refund_external_id,
     )
-    _enqueue_emit(emission.id)
+    emission_enqueue(emission.id)
     return emission
 
 
@@ -346,7 +359,7 @@ def order_retry(*, order: Order, actor: Actor) -> Order:
         emission.save(update_fields=["status", "status_reason", "next_attempt_at", "updated_at"])
         if emission.kind == DocumentKind.INVOICE:
             Order.objects.filter(pk=order.pk).update(status=OrderStatus.READY, status_reason="", updated_at=timezone.now())
-        _enqueue_emit(emission.id)
+        emission_enqueue(emission.id)
         audit_log_record(account=order.account, actor=actor, action="order.retry", obj=order)
     order.refresh_from_db()
     return order

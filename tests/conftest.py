@@ -93,3 +93,104 @@ def write_key_client(account, actor):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client
+
+
+def worker_env(**extra) -> dict:
+    """Environment for a Celery worker process that uses the test database and Redis."""
+    import os
+
+    from django.conf import settings as dj_settings
+    from django.db import connection
+
+    db = dj_settings.DATABASES["default"]
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="billmysales.settings.test",
+        DATABASE_URL=f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}",
+        **{key: str(value) for key, value in extra.items()},
+    )
+    return env
+
+
+class WorkerProcess:
+    """A real Celery worker in its own process (prefork pool), on the test database and Redis."""
+
+    def __init__(self, name: str = "w1", concurrency: int = 2, **env):
+        self.name, self.concurrency, self.extra_env = name, concurrency, env
+        self.proc = None
+        self.log_path = None
+
+    def start(self, timeout: float = 30.0) -> "WorkerProcess":
+        import subprocess
+        import sys
+        import tempfile
+        import time
+        from pathlib import Path
+
+        self.log_path = Path(tempfile.mkstemp(prefix=f"worker-{self.name}-", suffix=".log")[1])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "billmysales", "worker", "-Q", "ingest,emit,poll,notify",
+             "-P", "prefork", "-c", str(self.concurrency), "-n", f"{self.name}@%h", "-l", "info", "--without-gossip",
+             "--without-mingle", "--without-heartbeat"],
+            env=worker_env(**self.extra_env), stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parent.parent, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready." in self.log():
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited:\n{self.log()}")
+            time.sleep(0.2)
+        raise RuntimeError(f"worker {self.name} not ready in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children), as a crash would."""
+        import os
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """Starts workers on demand (``start(name=..., **env)``) and stops them all after the test."""
+    workers = []
+
+    def start(**kwargs) -> WorkerProcess:
+        worker = WorkerProcess(**kwargs).start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def purge_broker():
+    """Empties the Redis broker's queues so one test's leftover messages never reach the next."""
+    import redis
+    from django.conf import settings as dj_settings
+
+    client = redis.Redis.from_url(dj_settings.REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()

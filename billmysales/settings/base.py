@@ -132,6 +132,9 @@ CELERY_TASK_ROUTES = {
     "gateways.tasks.order_refunds_task": {"queue": "emit"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing gives up quickly when the broker is down: the row is committed and the sweeper re-queues.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 10}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-orders": {
@@ -158,3 +161,5 @@ LOGGING = {
 # reconciled with the biller before anything is re-sent.
 BMS_RETRY_DELAYS = [int(x) for x in env.list("BMS_RETRY_DELAYS", default=["60", "300", "1800", "7200", "43200"])]
 BMS_EMISSION_LEASE_SECONDS = env.int("BMS_EMISSION_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30)
+# Crash-test hooks only: "point=seconds,..." pauses the emission there (see gateways.emission).
+BMS_FAULT_PAUSES = {k: float(v) for k, v in env.dict("BMS_FAULT_PAUSES", default={}).items()}

@@ -188,9 +188,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScop
     def get_serializer_class(self):
         return OrderDetailOutputSerializer if self.action != "list" else OrderListOutputSerializer
 
-    def _act(self, fn, **kwargs):
+    def _act(self, fn, order=None, **kwargs):
         try:
-            order = fn(order=self.get_object(), actor=self.actor, **kwargs)
+            order = fn(order=order or self.get_object(), actor=self.actor, **kwargs)
         except DjangoValidationError as exc:
             raise _django_errors(exc) from exc
         return Response(OrderDetailOutputSerializer(selectors.order_detail_queryset().get(pk=order.pk)).data)
@@ -208,9 +208,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScop
     @extend_schema(request=SkipInputSerializer, responses={200: OrderDetailOutputSerializer})
     @action(detail=True, methods=["post"])
     def skip(self, request, pk=None):
+        order = self.get_object()
         data = SkipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return self._act(services.order_skip, reason=data.validated_data["reason"])
+        return self._act(services.order_skip, order=order, reason=data.validated_data["reason"])
 
     @extend_schema(request=BulkEmitInputSerializer, responses={200: serializers.DictField()})
     @action(detail=False, methods=["post"], url_path="bulk-emit")

@@ -9,7 +9,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"user{n}@example.cl")
     full_name = factory.Faker("name", locale="es_CL")
-    password = factory.PostGenerationMethodCall("set_password", "secret-pass-123")
+    password = factory.django.Password("secret-pass-123")
 
 
 class AccountFactory(factory.django.DjangoModelFactory):
