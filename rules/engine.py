@@ -83,7 +83,12 @@ TIP_LINE_NAME = "Propina"
 PARTIAL_REFUND_LINE_NAME = "Devolución parcial"
 MAX_DTE_LINES = 60
 PAID_STATUSES = {PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED}
-FACTURA_REQUIRED = (("razon_social", "razón social"), ("giro", "giro"), ("address", "dirección"), ("comuna", "comuna"))
+FACTURA_REQUIRED = (
+    ("razon_social", "razón social"),
+    ("giro", "giro"),
+    ("address", "dirección"),
+    ("comuna", "comuna"),
+)
 
 
 @dataclass(frozen=True)
@@ -365,7 +370,10 @@ def _check_whole_pesos(order: OrderData, trail: _Trail) -> None:
     for line in order.lines:
         amounts += [(f"precio de '{line.name}'", line.unit_price), (f"descuento de '{line.name}'", line.discount)]
     for shipping in order.shipping:
-        amounts += [(f"despacho '{shipping.name}'", shipping.price), (f"descuento de despacho '{shipping.name}'", shipping.discount)]
+        amounts += [
+            (f"despacho '{shipping.name}'", shipping.price),
+            (f"descuento de despacho '{shipping.name}'", shipping.discount),
+        ]
     fractional = [f"{label} = {amount}" for label, amount in amounts if amount != amount.to_integral_value()]
     if fractional:
         trail.stop(
@@ -572,7 +580,9 @@ def _shipping_lines(order: OrderData, all_exempt: bool, trail: _Trail) -> list[S
             )
         )
         discount = f" con descuento de {_clp(int(shipping.discount))}" if shipping.discount else ""
-        trail.note("shipping", f"Despacho '{label}' como línea '{SHIPPING_LINE_NAME}': {_clp(int(shipping.price))}{discount}.")
+        trail.note(
+            "shipping", f"Despacho '{label}' como línea '{SHIPPING_LINE_NAME}': {_clp(int(shipping.price))}{discount}."
+        )
     return lines
 
 
@@ -636,7 +646,8 @@ def _evaluate_credit_note(
         price_basis = rules.price_basis
         trail.note(
             "full_refund",
-            f"Devolución total ({_clp(amount)}): la nota de crédito anula la {original} (CodRef 1) con sus mismas líneas.",
+            f"Devolución total ({_clp(amount)}): la nota de crédito anula la {original} (CodRef 1) con sus "
+            "mismas líneas.",
         )
     else:
         reference = Reference(
@@ -708,14 +719,20 @@ def _refund_lines(
         )
     if refund.shipping_amount > 0:
         lines.append(
-            SaleLine(name=SHIPPING_LINE_NAME, quantity=Decimal(1), unit_price=_plain(refund.shipping_amount), exempt=all_exempt)
+            SaleLine(
+                name=SHIPPING_LINE_NAME,
+                quantity=Decimal(1),
+                unit_price=_plain(refund.shipping_amount),
+                exempt=all_exempt,
+            )
         )
     if known and sum(line.quantity * line.unit_price for line in lines) == amount:
         trail.note("refund_lines", f"Nota de crédito con las {len(lines)} línea(s) devueltas.")
         return tuple(lines)
     trail.note(
         "refund_amount_line",
-        f"La tienda no detalla líneas que sumen lo devuelto: una línea '{PARTIAL_REFUND_LINE_NAME}' por {_clp(amount)}.",
+        f"La tienda no detalla líneas que sumen lo devuelto: una línea '{PARTIAL_REFUND_LINE_NAME}' por "
+        f"{_clp(amount)}.",
     )
     return (
         SaleLine(name=PARTIAL_REFUND_LINE_NAME, quantity=Decimal(1), unit_price=Decimal(amount), exempt=all_exempt),

@@ -123,7 +123,9 @@ def _buyer(order: dict) -> Buyer:
     name = address.get("name") or " ".join(
         part for part in (customer.get("first_name"), customer.get("last_name")) if part
     )
-    street = " ".join(part.strip() for part in (address.get("address1"), address.get("address2")) if part and part.strip())
+    street = " ".join(
+        part.strip() for part in (address.get("address1"), address.get("address2")) if part and part.strip()
+    )
     return Buyer(
         email=str(order.get("email") or order.get("contact_email") or customer.get("email") or ""),
         name=str(name or ""),
@@ -158,7 +160,9 @@ def _refund(refund: Any, index: int, taxes_included: bool) -> RefundData:
         Decimal("0"),
     )
     transactions = [
-        t for t in _objects(refund, "transactions", f"{where}.") if t.get("kind") == "refund" and t.get("status") == "success"
+        t
+        for t in _objects(refund, "transactions", f"{where}.")
+        if t.get("kind") == "refund" and t.get("status") == "success"
     ]
     if transactions:
         amount = sum(

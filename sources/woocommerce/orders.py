@@ -129,7 +129,9 @@ def _shipping(line: Any, index: int, gross: bool) -> ShippingLine:
 
 
 def _buyer(billing: dict, meta: dict[str, Any]) -> Buyer:
-    name = " ".join(part.strip() for part in (billing.get("first_name"), billing.get("last_name")) if part and part.strip())
+    name = " ".join(
+        part.strip() for part in (billing.get("first_name"), billing.get("last_name")) if part and part.strip()
+    )
     street = " ".join(
         part.strip() for part in (billing.get("address_1"), billing.get("address_2")) if part and part.strip()
     )
