@@ -1,0 +1,322 @@
+"""The pipeline's services end to end in one process: ingest → rules → emission → document → credit notes."""
+import copy
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+
+from billers.models import Environment, SandboxDocument
+from gateways import services
+from gateways.emission import emission_run, stuck_work_requeue
+from gateways.models import Document, DocumentKind, Emission, EmissionAttempt, EmissionStatus, OrderStatus, SideEffect
+from gateways.side_effects import document_side_effects_run
+from gateways.test_sale import gateway_test_sale
+from sources.demo.adapter import demo_order_payload
+from tests.gateways.factories import GatewayFactory
+from tests.gateways.pipeline_helpers import run_pending, with_refund
+
+
+@pytest.fixture
+def gateway(account):
+    return GatewayFactory(account=account)
+
+
+@pytest.fixture
+def payload():
+    return demo_order_payload(number=5001)
+
+
+def paid(payload) -> int:
+    return int(Decimal(payload["total_price"]))
+
+
+def test_paid_order_becomes_one_boleta_for_what_was_paid(gateway, payload):
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    assert order.status == OrderStatus.READY
+    [document] = run_pending(order)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ISSUED
+    assert (document.tipo_dte, document.folio, document.mnt_total) == (39, 1, paid(payload))
+    assert document.totals["MntNeto"] + document.totals["IVA"] == paid(payload)
+    assert EmissionAttempt.objects.get(emission__order=order).outcome == "success"
+
+
+def test_redelivered_order_updates_its_row_and_is_never_reissued(gateway, payload):
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    run_pending(order)
+    changed = copy.deepcopy(payload)
+    changed["line_items"][0]["quantity"] += 5
+    again = services.order_ingest(gateway=gateway, raw=changed)
+    assert again.pk == order.pk
+    assert run_pending(again) == []
+    assert Document.objects.filter(order=order).count() == 1
+    assert SandboxDocument.objects.count() == 1
+
+
+def test_emission_run_twice_issues_once(gateway, payload):
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    emission = order.emissions.get()
+    emission_run(emission_id=emission.pk)
+    assert emission_run(emission_id=emission.pk) is None
+    assert SandboxDocument.objects.count() == 1
+
+
+def test_full_refund_annuls_with_one_credit_note_and_a_repeat_adds_none(gateway, payload):
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    [invoice] = run_pending(order)
+    refunded = with_refund(payload, refund_id=77, amount=paid(payload))
+    services.order_ingest(gateway=gateway, raw=refunded)
+    [credit_note] = run_pending(order)
+    assert (credit_note.kind, credit_note.tipo_dte, credit_note.mnt_total) == (DocumentKind.CREDIT_NOTE, 61, paid(payload))
+    assert credit_note.credited_document == invoice
+    xml = bytes(credit_note.xml).decode("latin-1")
+    assert "<CodRef>1</CodRef>" in xml and f"<FolioRef>{invoice.folio}</FolioRef>" in xml
+    services.order_ingest(gateway=gateway, raw=refunded)
+    services.order_ingest(gateway=gateway, raw=with_refund(refunded, refund_id=78, amount=1000))
+    assert run_pending(order) == []
+    assert Document.objects.filter(order=order, kind=DocumentKind.CREDIT_NOTE).count() == 1
+
+
+def test_partial_refund_corrects_amounts_then_cancellation_credits_only_the_rest(gateway, payload):
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    [invoice] = run_pending(order)
+    line = payload["line_items"][0]
+    line_gross = int(Decimal(line["price"]))
+    partial = with_refund(payload, refund_id=90, amount=line_gross, lines=[(line["id"], 1, line_gross)])
+    services.order_ingest(gateway=gateway, raw=partial)
+    [credit_note] = run_pending(order)
+    assert credit_note.mnt_total == line_gross
+    assert "<CodRef>3</CodRef>" in bytes(credit_note.xml).decode("latin-1")
+    cancelled = copy.deepcopy(partial)
+    cancelled["cancelled_at"] = payload["created_at"]
+    cancelled = with_refund(cancelled, refund_id=91, amount=paid(payload) - line_gross)
+    services.order_ingest(gateway=gateway, raw=cancelled)
+    [rest] = run_pending(order)
+    assert rest.mnt_total == invoice.mnt_total - line_gross
+    assert sum(d.mnt_total for d in order.documents.filter(kind=DocumentKind.CREDIT_NOTE)) == invoice.mnt_total
+
+
+def test_refund_arriving_while_invoice_is_in_flight_becomes_a_credit_note_after_issue(gateway, payload):
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    services.order_ingest(gateway=gateway, raw=with_refund(payload, refund_id=5, amount=paid(payload)))
+    assert order.emissions.count() == 1
+    run_pending(order)
+    services.order_refunds_sync(order_id=order.pk)
+    [credit_note] = run_pending(order)
+    assert credit_note.mnt_total == paid(payload)
+
+
+def test_manual_mode_waits_for_a_person(gateway, payload, actor):
+    gateway.ruleset.mode = "manual"
+    gateway.ruleset.save()
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    assert order.status == OrderStatus.WAITING and "manual" in order.status_reason.lower()
+    assert not order.emissions.exists()
+    services.order_emit_now(order=order, actor=actor)
+    [document] = run_pending(order)
+    assert document.mnt_total == paid(payload)
+    with pytest.raises(ValidationError, match="already"):
+        services.order_emit_now(order=order, actor=actor)
+
+
+def test_factura_with_invalid_rut_is_held_not_downgraded(gateway, payload):
+    payload["note_attributes"] = [
+        {"name": "documento", "value": "Factura"},
+        {"name": "rut", "value": "76.086.428-4"},
+        {"name": "razon_social", "value": "Comercial Los Andes SpA"},
+        {"name": "giro", "value": "Comercio"},
+    ]
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    assert order.status == OrderStatus.HELD
+    assert "76.086.428-4" in order.status_reason
+    assert not order.emissions.exists()
+
+
+def test_factura_with_valid_rut_is_issued_as_33_squared_to_the_peso(gateway, payload):
+    payload["note_attributes"] = [
+        {"name": "documento", "value": "factura"},
+        {"name": "rut", "value": "76.086.428-5"},
+        {"name": "razon_social", "value": "Comercial Los Andes SpA"},
+        {"name": "giro", "value": "Venta de artículos de regalo"},
+    ]
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    assert order.status == OrderStatus.READY, order.status_reason
+    [document] = run_pending(order)
+    assert document.tipo_dte == 33
+    assert document.mnt_total == paid(payload)
+    assert "<RUTRecep>76086428-5</RUTRecep>" in bytes(document.xml).decode("latin-1")
+
+
+def test_foreign_currency_is_held_with_a_reason(gateway, payload):
+    payload["currency"] = "USD"
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    assert order.status == OrderStatus.HELD
+    assert "USD" in order.status_reason
+
+
+def test_rejected_document_fails_at_once_with_the_billers_message(gateway, payload):
+    gateway.biller.config = {"reject_all": "RUT emisor sin autorización para boletas"}
+    gateway.biller.save()
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    run_pending(order)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FAILED
+    assert "sin autorización" in order.status_reason
+    assert list(EmissionAttempt.objects.filter(emission__order=order).values_list("outcome", flat=True)) == ["rejected"]
+
+
+def test_transient_errors_back_off_then_fail_and_show(gateway, payload, settings):
+    settings.BMS_RETRY_DELAYS = [0, 0]
+    gateway.biller.config = {"fail_rate": 1}
+    gateway.biller.save()
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    emission = order.emissions.get()
+    emission_run(emission_id=emission.pk)
+    emission.refresh_from_db()
+    assert emission.status == EmissionStatus.PENDING and emission.next_attempt_at is not None
+    for _ in range(2):
+        Emission.objects.filter(pk=emission.pk).update(next_attempt_at=None)
+        emission_run(emission_id=emission.pk)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FAILED
+    assert "3 intentos" in order.status_reason
+    assert EmissionAttempt.objects.filter(emission=emission, outcome="transient").count() == 3
+    assert SandboxDocument.objects.count() == 0
+
+
+def test_retry_delays_grow_with_jitter(gateway, settings):
+    from gateways.emission import _retry_delay
+
+    settings.BMS_RETRY_DELAYS = [60, 300, 1800, 7200, 43200]
+    assert 48 <= _retry_delay(1) <= 72
+    assert 34560 <= _retry_delay(5) <= 51840
+    assert _retry_delay(6) is None
+
+
+def test_lost_answer_is_reconciled_not_reissued(gateway, payload):
+    gateway.biller.config = {"lost_answer_rate": 1}
+    gateway.biller.save()
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    emission = order.emissions.get()
+    emission_run(emission_id=emission.pk)
+    assert SandboxDocument.objects.count() == 1
+    Emission.objects.filter(pk=emission.pk).update(next_attempt_at=None)
+    document = emission_run(emission_id=emission.pk)
+    assert document is not None and SandboxDocument.objects.count() == 1
+    outcomes = list(EmissionAttempt.objects.filter(emission=emission).order_by("number").values_list("outcome", flat=True))
+    assert outcomes == ["transient", "reconciled"]
+
+
+def test_dead_worker_attempt_is_reconciled_after_the_lease(gateway, payload, settings):
+    settings.BMS_EMISSION_LEASE_SECONDS = 0
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    emission = order.emissions.get()
+    from gateways.emission import emission_claim
+
+    assert emission_claim(emission_id=emission.pk) is not None  # the worker claimed it, then died
+    document = emission_run(emission_id=emission.pk)
+    assert document is not None
+    outcomes = list(EmissionAttempt.objects.filter(emission=emission).order_by("number").values_list("outcome", flat=True))
+    assert outcomes == ["unknown", "success"]
+
+
+def test_in_flight_attempt_is_left_alone_within_the_lease(gateway, payload, settings):
+    settings.BMS_EMISSION_LEASE_SECONDS = 600
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    emission = order.emissions.get()
+    from gateways.emission import emission_claim
+
+    emission_claim(emission_id=emission.pk)
+    assert emission_run(emission_id=emission.pk) is None
+    assert SandboxDocument.objects.count() == 0
+
+
+def test_sweeper_requeues_stuck_work(gateway, payload, settings, purge_broker, django_capture_on_commit_callbacks):
+    settings.BMS_STUCK_AFTER_SECONDS = 0
+    settings.BMS_EMISSION_LEASE_SECONDS = 0
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    Emission.objects.filter(order=order).update(updated_at=order.updated_at.replace(year=2025))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        counts = stuck_work_requeue()
+    assert counts["emissions"] == 1 and len(callbacks) == 1
+
+
+def test_skip_and_retry_actions(gateway, payload, actor):
+    gateway.biller.config = {"reject_all": "folios agotados"}
+    gateway.biller.save()
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    run_pending(order)
+    gateway.biller.config = {}
+    gateway.biller.save()
+    services.order_retry(order=order, actor=actor)
+    [document] = run_pending(order)
+    assert document.folio == 1
+    with pytest.raises(ValidationError):
+        services.order_skip(order=order, reason="duplicado", actor=actor)
+
+
+def test_skip_needs_a_reason_and_is_audited(gateway, payload, actor):
+    gateway.ruleset.mode = "manual"
+    gateway.ruleset.save()
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    with pytest.raises(ValidationError):
+        services.order_skip(order=order, reason=" ", actor=actor)
+    services.order_skip(order=order, reason="pedido de prueba interno", actor=actor)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SKIPPED and "prueba interno" in order.status_reason
+    assert order.account.audit_logs.filter(action="order.skip").exists()
+
+
+def test_orders_before_activation_wait_for_a_backfill(gateway, payload, actor):
+    gateway.active = False
+    gateway.save()
+    services.gateway_activate(gateway=gateway, actor=actor)
+    old = copy.deepcopy(payload)
+    old["created_at"] = "2026-01-05T10:00:00-03:00"
+    order = services.order_ingest(gateway=gateway, raw=old)
+    assert order.status == OrderStatus.SKIPPED
+    from datetime import datetime, timezone
+
+    count = services.orders_backfill(
+        gateway=gateway, start=datetime(2026, 1, 1, tzinfo=timezone.utc), end=datetime(2026, 2, 1, tzinfo=timezone.utc), actor=actor
+    )
+    order.refresh_from_db()
+    assert count == 1 and order.status == OrderStatus.READY
+
+
+def test_side_effects_email_the_buyer_once(gateway, payload):
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    [document] = run_pending(order)
+    document_side_effects_run(document_id=document.pk)
+    document_side_effects_run(document_id=document.pk)
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [payload["email"]]
+    assert mail.outbox[0].attachments[0][0] == f"DTE_T39_F{document.folio}.xml"
+    outcomes = dict(SideEffect.objects.filter(document=document).values_list("kind", "outcome"))
+    assert outcomes == {"email": "done", "store_writeback": "n/a", "webhook": "n/a"}
+
+
+def test_test_sale_reports_each_step_in_certification(gateway, actor):
+    report = gateway_test_sale(gateway=gateway, actor=actor)
+    assert report.ok, report.as_dict()
+    assert [s.name for s in report.steps] == ["Facturador en certificación", "Orden de prueba recibida", "Reglas", "Emisión", "Cuadre"]
+    document = Document.objects.get(pk=report.document_id)
+    assert document.certification and document.order.is_test
+
+
+def test_test_sale_refuses_a_production_biller(gateway, actor):
+    gateway.biller.environment = Environment.PRODUCTION
+    gateway.biller.save()
+    report = gateway_test_sale(gateway=gateway, actor=actor)
+    assert not report.ok
+    assert "certificación" in report.steps[0].detail
+    assert not Document.objects.exists()
+
+
+def test_certification_gateway_requires_a_certification_biller(account, actor):
+    gateway = GatewayFactory(account=account, biller__environment=Environment.PRODUCTION, environment="production")
+    with pytest.raises(ValidationError, match="certification"):
+        services.gateway_create(
+            account=account, name="x", source=gateway.source, biller=gateway.biller, environment="certification", actor=actor
+        )
