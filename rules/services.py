@@ -2,10 +2,20 @@
 import dataclasses
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.services import Actor, audit_log_record
 from sources.orderdata import OrderData, RefundData
 
 from .engine import Decision, RuleConfig, decide_credit_note, decide_emission
+from .engine_fields import default_field_mapping
 from .models import RuleSet
+
+
+def effective_field_mapping(*, ruleset: RuleSet, platform: str) -> dict[str, str]:
+    """The platform's defaults overlaid with the merchant's own expressions (what the engine uses)."""
+    return {**default_field_mapping(platform), **(ruleset.field_mapping or {})}
 
 
 def ruleset_config(*, ruleset: RuleSet, certification: bool) -> RuleConfig:
@@ -53,3 +63,28 @@ def decide_credit_note_for(
         rules=ruleset_config(ruleset=ruleset, certification=invoice.certification),
         platform=platform,
     )
+
+
+RULESET_FIELDS = (
+    "default_document_type", "factura_on_request", "field_mapping", "factura_choice_values", "paid_only",
+    "min_amount", "exclude_tags", "exclude_skus", "exclude_channels", "start_at", "price_basis",
+    "shipping_as_line", "exempt_skus", "exempt_tags", "exclude_gift_cards", "tips_excluded", "mode", "email_buyer",
+)
+
+
+@transaction.atomic
+def ruleset_update(*, ruleset: RuleSet, actor: Actor, **changes) -> RuleSet:
+    unknown = set(changes) - set(RULESET_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown rule fields: {', '.join(sorted(unknown))}")
+    for name, value in changes.items():
+        setattr(ruleset, name, value)
+    ruleset.full_clean()
+    try:
+        # The engine's own checks (JMESPath expressions compile, field names known) are the validation.
+        ruleset_config(ruleset=ruleset, certification=False)
+    except ValueError as exc:
+        raise ValidationError({"field_mapping": [str(exc)]}) from exc
+    ruleset.save()
+    audit_log_record(account=ruleset.account, actor=actor, action="ruleset.update", obj=ruleset, data={"fields": sorted(changes)})
+    return ruleset

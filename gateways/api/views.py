@@ -11,6 +11,8 @@ from rest_framework.response import Response
 
 from accounts.scoping import AccountScopedViewSet
 from billers.models import BillerConnection
+from rules.models import RuleSet
+from rules.services import RULESET_FIELDS, effective_field_mapping, ruleset_update
 from sources.models import SourceConnection
 
 from .. import selectors, services
@@ -54,6 +56,23 @@ class GatewayCreateInputSerializer(serializers.Serializer):
 class BackfillInputSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
+
+
+class RuleSetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RuleSet
+        fields = list(RULESET_FIELDS) + ["updated_at"]
+        read_only_fields = ["updated_at"]
+
+
+class RuleSetOutputSerializer(RuleSetSerializer):
+    effective_field_mapping = serializers.SerializerMethodField()
+
+    class Meta(RuleSetSerializer.Meta):
+        fields = RuleSetSerializer.Meta.fields + ["effective_field_mapping"]
+
+    def get_effective_field_mapping(self, obj) -> dict:
+        return effective_field_mapping(ruleset=obj, platform=obj.gateway.source.platform)
 
 
 class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
@@ -100,6 +119,21 @@ class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         data.is_valid(raise_exception=True)
         count = services.orders_backfill(gateway=self.get_object(), actor=self.actor, **data.validated_data)
         return Response({"orders": count})
+
+    @extend_schema(methods=["GET"], responses={200: RuleSetOutputSerializer})
+    @extend_schema(methods=["PATCH"], request=RuleSetSerializer, responses={200: RuleSetOutputSerializer})
+    @action(detail=True, methods=["get", "patch"])
+    def rules(self, request, pk=None):
+        """The gateway's billing rules; PATCH changes only the fields sent."""
+        ruleset = self.get_object().ruleset
+        if request.method == "PATCH":
+            data = RuleSetSerializer(ruleset, data=request.data, partial=True)
+            data.is_valid(raise_exception=True)
+            try:
+                ruleset = ruleset_update(ruleset=ruleset, actor=self.actor, **data.validated_data)
+            except DjangoValidationError as exc:
+                raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}) from exc
+        return Response(RuleSetOutputSerializer(ruleset).data)
 
     @extend_schema(request=None, responses={200: serializers.DictField()})
     @action(detail=True, methods=["post"], url_path="test-sale")
@@ -245,3 +279,4 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
         response = HttpResponse(bytes(document.xml), content_type="application/xml; charset=ISO-8859-1")
         response["Content-Disposition"] = f'attachment; filename="DTE_T{document.tipo_dte}_F{document.folio}.xml"'
         return response
+
