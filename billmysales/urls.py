@@ -29,6 +29,7 @@ urlpatterns = [
     path("orders/", gateway_views.OrderListView.as_view(), name="order-list"),
     path("orders/<int:pk>/", gateway_views.OrderDetailView.as_view(), name="order-detail"),
     path("gateways/<int:pk>/", gateway_views.GatewayDetailView.as_view(), name="gateway-detail"),
+    path("gateways/<int:pk>/rules/", gateway_views.GatewayRulesView.as_view(), name="gateway-rules"),
     path("documents/<int:pk>/xml/", gateway_views.DocumentXmlView.as_view(), name="document-xml"),
     path("hooks/<str:token>/", inbound_webhook, name="inbound-webhook"),
     path("api/v1/", include(router.urls)),

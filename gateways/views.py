@@ -11,6 +11,10 @@ from accounts.scoping import AccountScopedViewMixin
 from accounts.services import Actor
 
 from . import selectors, services
+from rules.forms import RuleSetForm
+from rules.models import RuleSet
+from rules.services import effective_field_mapping, ruleset_update
+
 from .models import Document, Gateway, OrderStatus
 from .test_sale import gateway_test_sale
 
@@ -113,6 +117,37 @@ class GatewayDetailView(AccountScopedViewMixin, DetailView):
         context = super().get_context_data(**kwargs)
         context["test_sale_report"] = self.request.session.pop("test_sale_report", None)
         return context
+
+
+class GatewayRulesView(AccountScopedViewMixin, DetailView):
+    """Edit a gateway's billing rules; saving goes through the same service as the API."""
+
+    template_name = "gateways/gateway_rules.html"
+    context_object_name = "gateway"
+
+    def scoped_queryset(self):
+        return Gateway.objects.select_related("ruleset", "source")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.setdefault("form", RuleSetForm(instance=self.object.ruleset))
+        context["defaults"] = effective_field_mapping(ruleset=self.object.ruleset, platform=self.object.source.platform)
+        return context
+
+    def post(self, request, pk):
+        self.object = self.get_object()
+        form = RuleSetForm(request.POST, instance=RuleSet.objects.get(pk=self.object.ruleset_id))
+        if not _may_write(request):
+            messages.error(request, "Su rol solo permite ver.")
+        elif form.is_valid():
+            try:
+                ruleset_update(ruleset=self.object.ruleset, actor=_actor(request), **{k: form.cleaned_data[k] for k in form.Meta.fields})
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, "Reglas guardadas.")
+                return redirect("gateway-detail", pk=self.object.pk)
+        return self.render_to_response(self.get_context_data(form=form))
 
 
 class DocumentXmlView(AccountScopedViewMixin, View):

@@ -37,3 +37,32 @@ def test_other_accounts_rules_are_404(api_client, account, other_account):
     gateway = GatewayFactory(account=other_account)
     assert api_client.get(f"/api/v1/gateways/{gateway.pk}/rules/").status_code == 404
     assert api_client.patch(f"/api/v1/gateways/{gateway.pk}/rules/", {"mode": "manual"}, format="json").status_code == 404
+
+
+def test_rules_are_edited_in_the_dashboard(session_client, account):
+    gateway = GatewayFactory(account=account)
+    page = session_client.get(f"/gateways/{gateway.pk}/rules/")
+    assert page.status_code == 200 and "note_attributes" in page.content.decode()
+    response = session_client.post(
+        f"/gateways/{gateway.pk}/rules/",
+        {
+            "default_document_type": 33, "price_basis": "gross", "mode": "manual", "min_amount": 500,
+            "paid_only": "on", "shipping_as_line": "on", "exclude_tags": "mayorista, interno",
+            "field_mapping": '{"giro": "note_attributes[?name==\'Giro\'].value | [0]"}',
+        },
+    )
+    assert response.status_code == 302
+    gateway.ruleset.refresh_from_db()
+    assert gateway.ruleset.default_document_type == 33
+    assert gateway.ruleset.exclude_tags == ["mayorista", "interno"]
+    assert gateway.ruleset.field_mapping == {"giro": "note_attributes[?name=='Giro'].value | [0]"}
+
+
+def test_dashboard_shows_invalid_mapping_errors(session_client, account):
+    gateway = GatewayFactory(account=account)
+    response = session_client.post(
+        f"/gateways/{gateway.pk}/rules/",
+        {"default_document_type": 39, "price_basis": "gross", "mode": "auto", "min_amount": 0, "field_mapping": '{"rut": "a[?"}'},
+    )
+    assert response.status_code == 200
+    assert "JMESPath" in response.content.decode()
