@@ -21,7 +21,7 @@ def main() -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "billmysales.settings.local")
     env.setdefault("BMS_SWEEP_INTERVAL", "15")
     env.setdefault("BMS_STUCK_AFTER_SECONDS", "30")
-    (ROOT / "var").mkdir(exist_ok=True)
+    Path(env.get("BMS_VAR_DIR", ROOT / "var")).mkdir(parents=True, exist_ok=True)
     manage = [PY, str(ROOT / "manage.py")]
     subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     subprocess.run(manage + ["seed_demo"], cwd=ROOT, env=env, check=True)
