@@ -22,7 +22,7 @@ Other decisions: more lines than the schema holds (60 on DTE_v10 types, 1000 on 
 not grouped, so the buyer's document always lists what they bought; a factura (33/34) needs a valid
 receptor RUT other than the consumer-final one, razón social, giro, address and comuna, and is never
 downgraded to a boleta; a boleta without a RUT goes to 66666666-6 "Sin RUT", but a malformed RUT is
-refused rather than dropped; a line with an empty name is named after its SKU (or "Item N").
+refused rather than dropped (its razón social is optional there); a line with an empty name is named after its SKU (or "Item N").
 """
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def _receptor(receptor: Receptor, tipo: int) -> DocReceptor:
         if missing:
             raise _refuse("incomplete_receptor", "A factura needs the buyer's " + ", ".join(missing) + ".", missing=missing)
     name = receptor.razon_social if fit(receptor.razon_social, 100) else (CONSUMIDOR_FINAL_NAME if rut == CONSUMIDOR_FINAL_RUT else None)
-    if name is None:
+    if name is None and tipo not in BOLETA_TYPES:
         raise _refuse("incomplete_receptor", "The buyer's razón social is missing.", missing=["razón social"])
     return DocReceptor(
         rut=rut, razon_social=name, giro=receptor.giro or None, correo=receptor.email or None,
@@ -163,7 +163,7 @@ def _detalle(n: int, line: SaleLine, *, convert_to_gross: bool) -> Detalle:
             f"Line {n} ({line.name!r}): discount {_pesos(discount)} is larger than the line amount {_pesos(gross_amount)}.",
             line=n, discount=discount, amount=gross_amount,
         )
-    name = line.name if fit(line.name, 80) else (line.sku or f"Item {n}")
+    name = next((text for text in (line.name, line.sku) if fit(text, 80)), f"Item {n}")
     return Detalle(
         cdg_item=(CdgItem(vlr_codigo=line.sku),) if fit(line.sku, 35) else (),
         ind_exe=1 if line.exempt else None,

@@ -107,8 +107,8 @@ def test_folio_outside_the_caf_is_refused():
         build_dte_xml(doc, signer=narrow)
 
 
-def test_test_signer_is_built_once():
-    assert test_signer() is SIGNER
+def test_signing_material_is_built_once():
+    assert credentials.test_signer() is SIGNER
 
 
 def _validate(path):
