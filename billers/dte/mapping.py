@@ -54,6 +54,7 @@ MAX_LINES = {33: 60, 34: 60, 56: 60, 61: 60, 39: 1000, 41: 1000}
 FACTURA_TYPES = frozenset({33, 34})
 NOTE_TYPES = frozenset({56, 61})
 _PRICE_PLACES = Decimal("0.000001")
+_MAX_DECIMAL = Decimal(10) ** 12  # Dec12_6Type: 12 integer digits
 _GROSS_FACTOR = 1 + IVA_RATE / 100
 
 
@@ -95,6 +96,8 @@ def _check_amounts(sale: Sale) -> None:
             raise _refuse("non_decimal_amount", f"Line {n} quantity and price must be Decimal or int, never float.", line=n)
         if not Decimal(line.quantity).is_finite() or not Decimal(line.unit_price).is_finite():
             raise _refuse("invalid_amount", f"Line {n} has a non-finite quantity or price.", line=n)
+        if line.quantity >= _MAX_DECIMAL or line.unit_price >= _MAX_DECIMAL:
+            raise _refuse("amount_too_large", f"Line {n} ({line.name!r}) has a quantity or price beyond the SII's 12 integer digits.", line=n)
         if line.quantity <= 0:
             raise _refuse("invalid_quantity", f"Line {n} ({line.name!r}) has quantity {line.quantity}; it must be positive.", line=n)
         if line.unit_price < 0 or line.discount < 0:

@@ -72,6 +72,7 @@ def test_mismatch_is_refused_naming_the_amounts_and_the_difference():
         (Sale(61, (SaleLine("x", Decimal(1), Decimal(100)),), 100, receptor=EMPRESA), "missing_reference"),
         (Sale(39, (SaleLine("x", Decimal(1), Decimal(100), discount=101),), 1), "line_discount_exceeds_amount"),
         (Sale(39, (SaleLine("x", Decimal(0), Decimal(100)),), 1), "invalid_quantity"),
+        (Sale(39, (SaleLine("x", Decimal(10) ** 30, Decimal(100)),), 1), "amount_too_large"),
     ],
 )
 def test_refusals_have_specific_codes(sale, code):
