@@ -32,7 +32,7 @@ urlpatterns = [
     path("gateways/<int:pk>/rules/", gateway_views.GatewayRulesView.as_view(), name="gateway-rules"),
     path("documents/<int:pk>/xml/", gateway_views.DocumentXmlView.as_view(), name="document-xml"),
     path("hooks/<str:token>/", inbound_webhook, name="inbound-webhook"),
-    path("api/v1/", include(router.urls)),
+    path("api/v1/", include((router.urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
