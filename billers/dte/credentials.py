@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
+from .c14n import canonical
+
 from .errors import CafError
 
 CERTIFICATION_IDK = 100
@@ -150,7 +152,7 @@ def generate_test_caf(
     etree.SubElement(rsapk, "E").text = _b64_int(numbers.e)
     etree.SubElement(da, "IDK").text = str(CERTIFICATION_IDK)
     frma = etree.SubElement(caf, "FRMA", algoritmo="SHA1withRSA")
-    frma.text = rsa_sha1_sign(sii_key, etree.tostring(da, method="c14n"))
+    frma.text = rsa_sha1_sign(sii_key, canonical(da))
     etree.SubElement(root, "RSASK").text = caf_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     ).decode("ascii")

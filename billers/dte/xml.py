@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
+from .c14n import canonical
+
 from .credentials import DteSigner
 from .document import Document, family, present_fields
 from .errors import InvalidDocument
@@ -86,7 +88,7 @@ def _timbre(doc: Document, signer: DteSigner, timestamp: str) -> etree._Element:
         etree.SubElement(dd, tag).text = text
     dd.append(_copy(caf.caf_element, ""))
     etree.SubElement(dd, "TSTED").text = timestamp
-    frmt = caf.stamp(etree.tostring(dd, method="c14n").decode("utf-8").encode("iso-8859-1"))
+    frmt = caf.stamp(canonical(dd).decode("utf-8").encode("iso-8859-1"))
     ted = etree.Element(_S + "TED", version="1.0")
     ted.append(_copy(dd, _S))
     etree.SubElement(ted, _S + "FRMT", algoritmo="SHA1withRSA").text = frmt
@@ -142,9 +144,9 @@ def build_dte_xml(doc: Document, *, signer: DteSigner, timestamp: datetime.datet
     etree.SubElement(x509_data, _D + "X509Certificate").text = signer.certificate_b64
 
     etree.indent(root, space=" ")
-    digest = hashlib.sha1(etree.tostring(documento, method="c14n")).digest()
+    digest = hashlib.sha1(canonical(documento)).digest()
     digest_value.text = base64.b64encode(digest).decode("ascii")
-    signature_value.text = signer.sign(etree.tostring(signed_info, method="c14n"))
+    signature_value.text = signer.sign(canonical(signed_info))
     return etree.tostring(root, encoding="ISO-8859-1", xml_declaration=True)
 
 
@@ -172,7 +174,7 @@ def verify_signatures(xml_bytes: bytes) -> list[str]:
         if len(targets) != 1:
             problems.append(f"signature reference {uri!r} matches {len(targets)} elements")
             continue
-        digest = base64.b64encode(hashlib.sha1(etree.tostring(targets[0], method="c14n")).digest()).decode()
+        digest = base64.b64encode(hashlib.sha1(canonical(targets[0])).digest()).decode()
         if digest != "".join(signed_info.findtext(f"{_D}Reference/{_D}DigestValue").split()):
             problems.append(f"digest of {uri} does not match")
         cert_b64 = "".join(signature.findtext(f"{_D}KeyInfo/{_D}X509Data/{_D}X509Certificate").split())
@@ -180,7 +182,7 @@ def verify_signatures(xml_bytes: bytes) -> list[str]:
         try:
             public_key.verify(
                 base64.b64decode(signature.findtext(_D + "SignatureValue")),
-                etree.tostring(signed_info, method="c14n"),
+                canonical(signed_info),
                 padding.PKCS1v15(),
                 hashes.SHA1(),
             )
@@ -193,7 +195,7 @@ def verify_signatures(xml_bytes: bytes) -> list[str]:
             e=int.from_bytes(base64.b64decode(rsapk.findtext(_S + "E")), "big"),
             n=int.from_bytes(base64.b64decode(rsapk.findtext(_S + "M")), "big"),
         )
-        signed = etree.tostring(_flattened(dd), method="c14n").decode("utf-8").encode("iso-8859-1")
+        signed = canonical(_flattened(dd)).decode("utf-8").encode("iso-8859-1")
         try:
             numbers.public_key().verify(
                 base64.b64decode(ted.findtext(_S + "FRMT")), signed, padding.PKCS1v15(), hashes.SHA1()
