@@ -29,6 +29,7 @@ from sources.registry import source_adapter_for
 from .models import (
     DocumentKind,
     Emission,
+    EmissionAttempt,
     EmissionStatus,
     Gateway,
     InboundEvent,
@@ -210,7 +211,9 @@ def order_ingest(*, gateway: Gateway, raw: dict, backfill: bool = False, is_test
     return order
 
 
-def _order_decide(*, order: Order, gateway: Gateway, data: OrderData, backfill: bool) -> None:
+def _order_decide(*, order: Order, gateway: Gateway, data: OrderData, backfill: bool, by_person: bool = False) -> None:
+    """Decides the order and queues its invoice. ``by_person``: someone asked to emit it now, so
+    manual mode and an inactive gateway do not make it wait."""
     decision = decide_order(
         ruleset=gateway.ruleset, order=data, platform=gateway.source.platform, backfill=backfill,
         certification=gateway.biller.is_certification,
@@ -220,9 +223,10 @@ def _order_decide(*, order: Order, gateway: Gateway, data: OrderData, backfill: 
     order.backfill = backfill
     order.decision = _decision_json(decision)
     reasons = "; ".join(reason.message for reason in decision.reasons if reason.code not in ("ok",))
-    if decision.action == "emit" and not gateway.active and not order.is_test:
+    waits = not (order.is_test or by_person)
+    if decision.action == "emit" and not gateway.active and waits:
         order.status, order.status_reason = OrderStatus.WAITING, "La pasarela no está activa: la orden espera su activación."
-    elif decision.action == "emit" and decision.manual and not order.is_test:
+    elif decision.action == "emit" and decision.manual and waits:
         order.status, order.status_reason = OrderStatus.WAITING, "Modo manual: la orden espera que alguien la emita."
     elif decision.action == "emit" and (refusal := _mapping_refusal(gateway, decision.sale)) is not None:
         order.status, order.status_reason = OrderStatus.HELD, refusal
@@ -250,9 +254,8 @@ def _emission_create(*, order: Order, kind: str, sale, refund_external_id: str =
     """Creates the emission for (order, kind, next sequence) unless an equivalent one exists; queues it."""
     existing = order.emissions.filter(kind=kind)
     if kind == DocumentKind.INVOICE:
-        # A new invoice only when every earlier one failed (rejected) or was annulled by a credit note.
-        live = existing.exclude(status=EmissionStatus.FAILED)
-        if live.exists() and not _invoice_annulled(order):
+        # A new invoice only when every earlier one was rejected or annulled by a credit note.
+        if any(not _replaceable(e) for e in existing) and not _invoice_annulled(order):
             return None
     elif existing.filter(refund_external_id=refund_external_id).exists():
         return None
@@ -319,29 +322,50 @@ def order_credit_notes_sync(*, order: Order, data: OrderData) -> list[Emission]:
 
 
 def order_emit_now(*, order: Order, actor: Actor) -> Order:
-    """A person or an API call asks to emit a waiting / held / skipped / failed order now."""
+    """A person or an API call asks to emit a waiting / held / skipped / failed order now.
+
+    An earlier emission that may have reached the biller (its outcome was unknown, or it failed on
+    transient errors) is re-queued as it is, so the biller is asked about it before anything is
+    re-sent; only a rejected one is replaced by a new emission built from the current rules and data.
+    The returned order says what happened (ready, or held / skipped with the rules' reasons).
+    """
     with transaction.atomic():
         order = Order.objects.select_for_update().select_related("gateway__ruleset", "gateway__source", "gateway__biller").get(pk=order.pk)
         if order.status in (OrderStatus.ISSUED, OrderStatus.ISSUING, OrderStatus.READY):
             raise ValidationError(f"Order {order.number} is already {order.get_status_display().lower()}.")
-        adapter = source_adapter_for(order.gateway.source)
-        data = adapter.parse_order(order.raw)
-        decision = decide_order(
-            ruleset=order.gateway.ruleset, order=data, platform=order.gateway.source.platform, backfill=True,
-            certification=order.gateway.biller.is_certification,
-        )
-        order.decision = _decision_json(decision)
-        if decision.action != "emit":
-            order.save(update_fields=["decision", "updated_at"])
-            raise ValidationError(
-                "The rules do not allow emitting this order: " + "; ".join(r.message for r in decision.reasons)
-            )
-        order.status, order.status_reason = OrderStatus.READY, ""
-        order.save(update_fields=["decision", "status", "status_reason", "updated_at"])
-        order.emissions.filter(kind=DocumentKind.INVOICE, status=EmissionStatus.HELD).update(status=EmissionStatus.FAILED)
-        _emission_create(order=order, kind=DocumentKind.INVOICE, sale=decision.sale)
-        audit_log_record(account=order.account, actor=actor, action="order.emit_now", obj=order)
+        unfinished = _unfinished_invoice_emission(order)
+        if unfinished is not None:
+            _emission_requeue(unfinished)
+        else:
+            data = source_adapter_for(order.gateway.source).parse_order(order.raw)
+            _order_decide(order=order, gateway=order.gateway, data=data, backfill=True, by_person=True)
+        audit_log_record(account=order.account, actor=actor, action="order.emit_now", obj=order, data={"status": order.status})
+    order.refresh_from_db()
     return order
+
+
+def _unfinished_invoice_emission(order: Order) -> Emission | None:
+    """The latest invoice emission that is not issued and may not be replaced (it may have been issued)."""
+    latest = order.emissions.filter(kind=DocumentKind.INVOICE).order_by("-sequence").first()
+    if latest is None or latest.status == EmissionStatus.ISSUED or _replaceable(latest):
+        return None
+    return latest
+
+
+def _replaceable(emission: Emission) -> bool:
+    """A failed emission whose biller said no (or that never reached it) can give way to a new one."""
+    if emission.status != EmissionStatus.FAILED:
+        return False
+    last = emission.attempts.order_by("-number").first()
+    return last is None or last.outcome == EmissionAttempt.Outcome.REJECTED
+
+
+def _emission_requeue(emission: Emission) -> None:
+    emission.status, emission.status_reason, emission.next_attempt_at = EmissionStatus.PENDING, "", None
+    emission.save(update_fields=["status", "status_reason", "next_attempt_at", "updated_at"])
+    if emission.kind == DocumentKind.INVOICE:
+        Order.objects.filter(pk=emission.order_id).update(status=OrderStatus.READY, status_reason="", updated_at=timezone.now())
+    emission_enqueue(emission.id)
 
 
 def order_retry(*, order: Order, actor: Actor) -> Order:
@@ -355,11 +379,7 @@ def order_retry(*, order: Order, actor: Actor) -> Order:
         )
         if emission is None:
             raise ValidationError("Nothing to retry on this order.")
-        emission.status, emission.status_reason, emission.next_attempt_at = EmissionStatus.PENDING, "", None
-        emission.save(update_fields=["status", "status_reason", "next_attempt_at", "updated_at"])
-        if emission.kind == DocumentKind.INVOICE:
-            Order.objects.filter(pk=order.pk).update(status=OrderStatus.READY, status_reason="", updated_at=timezone.now())
-        emission_enqueue(emission.id)
+        _emission_requeue(emission)
         audit_log_record(account=order.account, actor=actor, action="order.retry", obj=order)
     order.refresh_from_db()
     return order

@@ -74,8 +74,11 @@ class OrderDetailView(AccountScopedViewMixin, DetailView):
         action = request.POST.get("action")
         try:
             if action == "emit":
-                services.order_emit_now(order=order, actor=_actor(request))
-                messages.success(request, "Orden enviada a emisión.")
+                order = services.order_emit_now(order=order, actor=_actor(request))
+                if order.status == OrderStatus.READY:
+                    messages.success(request, "Orden enviada a emisión.")
+                else:
+                    messages.error(request, f"No se emitió ({order.get_status_display()}): {order.status_reason}")
             elif action == "retry":
                 services.order_retry(order=order, actor=_actor(request))
                 messages.success(request, "Reintento en cola.")

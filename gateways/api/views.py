@@ -255,8 +255,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScop
         results = {}
         for order in self.get_queryset().filter(pk__in=data.validated_data["ids"]):
             try:
-                services.order_emit_now(order=order, actor=self.actor)
-                results[str(order.pk)] = "queued"
+                results[str(order.pk)] = services.order_emit_now(order=order, actor=self.actor).status
             except DjangoValidationError as exc:
                 results[str(order.pk)] = " ".join(exc.messages)
         for missing in set(data.validated_data["ids"]) - {int(k) for k in results}:

@@ -320,3 +320,41 @@ def test_certification_gateway_requires_a_certification_biller(account, actor):
         services.gateway_create(
             account=account, name="x", source=gateway.source, biller=gateway.biller, environment="certification", actor=actor
         )
+
+
+def test_emit_now_after_a_rejection_builds_a_new_document_from_corrected_data(gateway, payload, actor):
+    gateway.biller.config = {"reject_all": "RUT receptor no autorizado"}
+    gateway.biller.save()
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    run_pending(order)
+    gateway.biller.config = {}
+    gateway.biller.save()
+    order = services.order_emit_now(order=order, actor=actor)
+    assert order.status == OrderStatus.READY
+    [document] = run_pending(order)
+    assert document.sequence == 2 and order.emissions.count() == 2
+
+
+def test_emit_now_never_replaces_an_emission_that_may_have_been_issued(gateway, payload, actor, settings):
+    settings.BMS_RETRY_DELAYS = []
+    gateway.biller.config = {"lost_answer_rate": 1}
+    gateway.biller.save()
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    run_pending(order)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FAILED  # one transient error, no retries configured
+    gateway.biller.config = {}
+    gateway.biller.save()
+    order = services.order_emit_now(order=order, actor=actor)
+    [document] = run_pending(order)
+    assert order.emissions.count() == 1
+    assert SandboxDocument.objects.count() == 1
+    assert EmissionAttempt.objects.filter(emission__order=order).order_by("-number").first().outcome == "reconciled"
+
+
+def test_emit_now_reports_when_the_rules_still_say_no(gateway, payload, actor):
+    payload["currency"] = "USD"
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    order = services.order_emit_now(order=order, actor=actor)
+    assert order.status == OrderStatus.HELD and "USD" in order.status_reason
+    assert not order.emissions.exists()
