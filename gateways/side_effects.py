@@ -8,6 +8,9 @@ import logging
 from django.conf import settings
 from django.core.mail import EmailMessage
 
+from sources.base import DocumentWriteBack, IssuedDocumentInfo, SourceError
+from sources.registry import source_adapter_for
+
 from .models import Document, SideEffect
 
 logger = logging.getLogger(__name__)
@@ -34,12 +37,29 @@ def document_side_effects_run(*, document_id: int) -> None:
     if _claim(document, SideEffect.Kind.EMAIL):
         _email_buyer(document)
     if _claim(document, SideEffect.Kind.STORE_WRITEBACK):
-        _set(
-            document, SideEffect.Kind.STORE_WRITEBACK, SideEffect.Outcome.NOT_APPLICABLE,
-            f"El origen {document.order.gateway.source.get_platform_display()} no admite escribir el documento de vuelta.",
-        )
+        _write_back(document)
     if _claim(document, SideEffect.Kind.WEBHOOK):
         _set(document, SideEffect.Kind.WEBHOOK, SideEffect.Outcome.NOT_APPLICABLE, "No hay webhooks salientes configurados.")
+
+
+def _write_back(document: Document) -> None:
+    source = document.order.gateway.source
+    adapter = source_adapter_for(source)
+    if not isinstance(adapter, DocumentWriteBack):
+        _set(document, SideEffect.Kind.STORE_WRITEBACK, SideEffect.Outcome.NOT_APPLICABLE,
+             f"El origen {source.get_platform_display()} no admite escribir el documento de vuelta.")
+        return
+    info = IssuedDocumentInfo(
+        order_external_id=document.order.external_id, tipo_dte=document.tipo_dte, folio=document.folio,
+        total=document.mnt_total, certification=document.certification, pdf_url=document.pdf_url,
+    )
+    try:
+        written = adapter.push_document(info)
+    except SourceError as exc:
+        _set(document, SideEffect.Kind.STORE_WRITEBACK, SideEffect.Outcome.FAILED, f"La tienda no aceptó el documento: {exc}")
+        logger.warning("account=%s document=%s write-back failed: %s", document.account_id, document.pk, exc)
+        return
+    _set(document, SideEffect.Kind.STORE_WRITEBACK, SideEffect.Outcome.DONE, written)
 
 
 def _email_buyer(document: Document) -> None:

@@ -47,3 +47,24 @@ class WebhookReceiver(ABC):
     @abstractmethod
     def webhook_delivery(self, *, headers: dict, body: bytes) -> WebhookDelivery:
         """Verifies the delivery's signature and reads it, or raises ``WebhookRejected``."""
+
+
+@dataclass(frozen=True)
+class IssuedDocumentInfo:
+    """What a store is told about the document issued for one of its orders."""
+
+    order_external_id: str
+    tipo_dte: int
+    folio: int
+    total: int
+    certification: bool
+    pdf_url: str = ""
+
+
+class DocumentWriteBack(ABC):
+    """Adapters whose store can show the document on the order (note, metafield, attachment)."""
+
+    @abstractmethod
+    def push_document(self, document: IssuedDocumentInfo) -> str:
+        """Writes the document back to the store; returns a short description of what was written.
+        Raises ``SourceError`` when the store refuses or cannot be reached."""
