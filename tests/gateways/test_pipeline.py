@@ -12,7 +12,9 @@ from gateways.emission import emission_run, stuck_work_requeue
 from gateways.models import Document, DocumentKind, Emission, EmissionAttempt, EmissionStatus, OrderStatus, SideEffect
 from gateways.side_effects import document_side_effects_run
 from gateways.test_sale import gateway_test_sale
-from sources.demo.adapter import demo_order_payload
+from sources.base import DocumentWriteBack, SourceError
+from sources.demo.adapter import DemoSource, demo_order_payload
+from sources.registry import SOURCE_ADAPTERS
 from tests.gateways.factories import GatewayFactory
 from tests.gateways.pipeline_helpers import run_pending, with_refund
 
@@ -358,3 +360,31 @@ def test_emit_now_reports_when_the_rules_still_say_no(gateway, payload, actor):
     order = services.order_emit_now(order=order, actor=actor)
     assert order.status == OrderStatus.HELD and "USD" in order.status_reason
     assert not order.emissions.exists()
+
+
+class _RefusingStore(DemoSource, DocumentWriteBack):
+    def push_document(self, document):
+        raise SourceError("403 Forbidden: token sin permiso write_orders")
+
+
+class _WritingStore(DemoSource, DocumentWriteBack):
+    pushed: list = []
+
+    def push_document(self, document):
+        self.pushed.append(document)
+        return f"Nota en la orden {document.order_external_id}: DTE {document.tipo_dte} N° {document.folio}"
+
+
+@pytest.mark.parametrize("store, outcome, message", [
+    (_RefusingStore, "failed", "write_orders"),
+    (_WritingStore, "done", "N° 1"),
+])
+def test_store_write_back_is_recorded_and_never_touches_the_document(gateway, payload, monkeypatch, store, outcome, message):
+    monkeypatch.setitem(SOURCE_ADAPTERS, "demo", store)
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    [document] = run_pending(order)
+    document_side_effects_run(document_id=document.pk)
+    effect = SideEffect.objects.get(document=document, kind="store_writeback")
+    assert effect.outcome == outcome and message in effect.message
+    document.refresh_from_db()
+    assert document.folio == 1 and Document.objects.filter(order=order).count() == 1
