@@ -3,6 +3,7 @@ applies it to the base querysets defined here."""
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import Account
+from billers.dte.pdf import render_pdf
 
 from .models import Document, Emission, Gateway, Order
 
@@ -41,3 +42,18 @@ def gateway_get(*, account: Account, gateway_id: int) -> Gateway | None:
 
 def document_list(*, account: Account, limit: int = 50) -> list[Document]:
     return list(Document.objects.filter(account=account).select_related("order").order_by("-id")[:limit])
+
+
+def document_pdf(*, document: Document) -> bytes:
+    """The document's PDF, rendered from its signed XML (resolution from the biller connection's config)."""
+    config = document.biller.config or {}
+    return render_pdf(
+        bytes(document.xml),
+        certification=document.certification,
+        resolution_number=config.get("resolution_number"),
+        resolution_year=config.get("resolution_year"),
+    )
+
+
+def document_filename(*, document: Document, extension: str) -> str:
+    return f"DTE_T{document.tipo_dte}_F{document.folio}.{extension}"

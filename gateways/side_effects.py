@@ -12,6 +12,7 @@ from sources.base import DocumentWriteBack, IssuedDocumentInfo, SourceError
 from sources.registry import source_adapter_for
 
 from .models import Document, SideEffect
+from .selectors import document_filename, document_pdf
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +83,8 @@ def _email_buyer(document: Document) -> None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[order.buyer_email],
     )
-    if document.xml:
-        message.attach(f"DTE_T{document.tipo_dte}_F{document.folio}.xml", bytes(document.xml), "application/xml")
+    message.attach(document_filename(document=document, extension="pdf"), document_pdf(document=document), "application/pdf")
+    message.attach(document_filename(document=document, extension="xml"), bytes(document.xml), "application/xml")
     try:
         message.send()
     except OSError as exc:

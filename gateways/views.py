@@ -153,12 +153,19 @@ class GatewayRulesView(AccountScopedViewMixin, DetailView):
         return self.render_to_response(self.get_context_data(form=form))
 
 
-class DocumentXmlView(AccountScopedViewMixin, View):
+class DocumentFileView(AccountScopedViewMixin, View):
+    """The document's signed XML or its PDF, as a download."""
+
+    extension = "xml"
+
     def scoped_queryset(self):
-        return Document.objects.all()
+        return Document.objects.select_related("biller")
 
     def get(self, request, pk):
         document = self.get_object()
-        response = HttpResponse(bytes(document.xml), content_type="application/xml; charset=ISO-8859-1")
-        response["Content-Disposition"] = f'attachment; filename="DTE_T{document.tipo_dte}_F{document.folio}.xml"'
+        if self.extension == "pdf":
+            response = HttpResponse(selectors.document_pdf(document=document), content_type="application/pdf")
+        else:
+            response = HttpResponse(bytes(document.xml), content_type="application/xml; charset=ISO-8859-1")
+        response["Content-Disposition"] = f'attachment; filename="{selectors.document_filename(document=document, extension=self.extension)}"'
         return response

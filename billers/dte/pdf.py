@@ -31,7 +31,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 # The same flattening verify_signatures() applies to the DD before checking FRMT.
-from .xml import SII_NS, _flattened
+from .xml import SII_NS, flattened_ted_part
 
 _S = f"{{{SII_NS}}}"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
@@ -127,7 +127,7 @@ def _ted_bytes(documento: etree._Element) -> bytes:
     ted = documento.find(_S + "TED")
     if ted is None:
         raise ValueError("the DTE has no <TED>: only stamped documents can be printed")
-    return etree.tostring(_flattened(ted), encoding="ISO-8859-1", xml_declaration=False)
+    return etree.tostring(flattened_ted_part(ted), encoding="ISO-8859-1", xml_declaration=False)
 
 
 # pdf417gen's row patterns have 1 for a bar; in a greyscale image 0 is black.

@@ -150,12 +150,12 @@ def build_dte_xml(doc: Document, *, signer: DteSigner, timestamp: datetime.datet
     return etree.tostring(root, encoding="ISO-8859-1", xml_declaration=True)
 
 
-def _flattened(element: etree._Element) -> etree._Element:
+def flattened_ted_part(element: etree._Element) -> etree._Element:
     """A namespace-less copy of ``element`` without the whitespace-only text between its children."""
     copy = etree.Element(etree.QName(element).localname, dict(element.attrib))
     copy.text = element.text if len(element) == 0 or (element.text or "").strip() else None
     for child in element:
-        copy.append(_flattened(child))
+        copy.append(flattened_ted_part(child))
     return copy
 
 
@@ -195,7 +195,7 @@ def verify_signatures(xml_bytes: bytes) -> list[str]:
             e=int.from_bytes(base64.b64decode(rsapk.findtext(_S + "E")), "big"),
             n=int.from_bytes(base64.b64decode(rsapk.findtext(_S + "M")), "big"),
         )
-        signed = canonical(_flattened(dd)).decode("utf-8").encode("iso-8859-1")
+        signed = canonical(flattened_ted_part(dd)).decode("utf-8").encode("iso-8859-1")
         try:
             numbers.public_key().verify(
                 base64.b64decode(ted.findtext(_S + "FRMT")), signed, padding.PKCS1v15(), hashes.SHA1()

@@ -269,13 +269,21 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
     filterset_fields = ["kind", "tipo_dte", "order"]
 
     def scoped_queryset(self):
-        return Document.objects.prefetch_related("side_effects")
+        return Document.objects.select_related("biller").prefetch_related("side_effects")
 
     @extend_schema(responses={(200, "application/xml"): bytes})
     @action(detail=True, methods=["get"])
     def xml(self, request, pk=None):
         document = self.get_object()
         response = HttpResponse(bytes(document.xml), content_type="application/xml; charset=ISO-8859-1")
-        response["Content-Disposition"] = f'attachment; filename="DTE_T{document.tipo_dte}_F{document.folio}.xml"'
+        response["Content-Disposition"] = f'attachment; filename="{selectors.document_filename(document=document, extension="xml")}"'
+        return response
+
+    @extend_schema(responses={(200, "application/pdf"): bytes})
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, pk=None):
+        document = self.get_object()
+        response = HttpResponse(selectors.document_pdf(document=document), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{selectors.document_filename(document=document, extension="pdf")}"'
         return response
 

@@ -28,7 +28,7 @@ class TestOrderIsolation(CrossTenantContract):
 
 class TestDocumentIsolation(CrossTenantContract):
     list_url = "/api/v1/documents/"
-    detail_actions = (("get", "xml/"),)
+    detail_actions = (("get", "xml/"), ("get", "pdf/"))
 
     def make_object(self, account):
         return DocumentFactory(account=account)
@@ -80,6 +80,7 @@ def test_dashboard_pages_of_another_account_are_404(session_client, account, oth
         f"/orders/{document.order.pk}/",
         f"/gateways/{document.order.gateway.pk}/",
         f"/documents/{document.pk}/xml/",
+        f"/documents/{document.pk}/pdf/",
     ):
         assert session_client.get(url).status_code == 404, url
     own = DocumentFactory(account=account)

@@ -294,7 +294,9 @@ def test_side_effects_email_the_buyer_once(gateway, payload):
     document_side_effects_run(document_id=document.pk)
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [payload["email"]]
-    assert mail.outbox[0].attachments[0][0] == f"DTE_T39_F{document.folio}.xml"
+    names = [attachment[0] for attachment in mail.outbox[0].attachments]
+    assert names == [f"DTE_T39_F{document.folio}.pdf", f"DTE_T39_F{document.folio}.xml"]
+    assert mail.outbox[0].attachments[0][1].startswith(b"%PDF")
     outcomes = dict(SideEffect.objects.filter(document=document).values_list("kind", "outcome"))
     assert outcomes == {"email": "done", "store_writeback": "n/a", "webhook": "n/a"}
 
@@ -388,3 +390,13 @@ def test_store_write_back_is_recorded_and_never_touches_the_document(gateway, pa
     assert effect.outcome == outcome and message in effect.message
     document.refresh_from_db()
     assert document.folio == 1 and Document.objects.filter(order=order).count() == 1
+
+
+def test_document_pdf_downloads_from_dashboard_and_api(gateway, payload, session_client, api_client):
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    [document] = run_pending(order)
+    for client, url in ((session_client, f"/documents/{document.pk}/pdf/"), (api_client, f"/api/v1/documents/{document.pk}/pdf/")):
+        response = client.get(url)
+        assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+        assert response.content.startswith(b"%PDF")
+        assert f'DTE_T39_F{document.folio}.pdf' in response["Content-Disposition"]
