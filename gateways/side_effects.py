@@ -8,7 +8,7 @@ import logging
 from django.conf import settings
 from django.core.mail import EmailMessage
 
-from sources.base import DocumentWriteBack, IssuedDocumentInfo, SourceError
+from sources.base import DocumentWriteBack, IssuedDocumentInfo
 from sources.registry import source_adapter_for
 
 from .models import Document, SideEffect
@@ -56,7 +56,7 @@ def _write_back(document: Document) -> None:
     )
     try:
         written = adapter.push_document(info)
-    except SourceError as exc:
+    except Exception as exc:  # a store's refusal or an adapter bug: recorded, never undoes the document
         _set(document, SideEffect.Kind.STORE_WRITEBACK, SideEffect.Outcome.FAILED, f"La tienda no aceptó el documento: {exc}")
         logger.warning("account=%s document=%s write-back failed: %s", document.account_id, document.pk, exc)
         return
@@ -87,8 +87,8 @@ def _email_buyer(document: Document) -> None:
     message.attach(document_filename(document=document, extension="xml"), bytes(document.xml), "application/xml")
     try:
         message.send()
-    except OSError as exc:
-        _set(document, SideEffect.Kind.EMAIL, SideEffect.Outcome.FAILED, f"No se pudo enviar el correo: {exc}")
-        logger.warning("account=%s document=%s email failed: %s", document.account_id, document.pk, exc)
+    except Exception as exc:  # SMTP, ESP APIs and their SDKs raise anything; the document must stand
+        _set(document, SideEffect.Kind.EMAIL, SideEffect.Outcome.FAILED, f"No se pudo enviar el correo: {type(exc).__name__}: {exc}")
+        logger.warning("account=%s document=%s email failed: %r", document.account_id, document.pk, exc)
         return
     _set(document, SideEffect.Kind.EMAIL, SideEffect.Outcome.DONE, f"Enviado a {order.buyer_email}")
