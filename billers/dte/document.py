@@ -18,7 +18,9 @@ from typing import Any, Callable
 from .errors import InvalidDocument
 
 BOLETA_TYPES = frozenset({39, 41})
-DTE_V10_TYPES = frozenset({33, 34, 56, 61})
+# 46 (factura de compra) and 52 (guía de despacho) normalise like facturas; the product issues
+# 33, 34, 39, 41, 56 and 61, and reads the others so LibreDTE-shaped documents of those types work.
+DTE_V10_TYPES = frozenset({33, 34, 46, 52, 56, 61})
 SUPPORTED_TYPES = BOLETA_TYPES | DTE_V10_TYPES
 EXEMPT_TYPES = frozenset({34, 41})
 
