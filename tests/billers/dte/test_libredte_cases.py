@@ -64,7 +64,7 @@ def test_034_002_global_discount_without_indexedr_is_ignored_like_libredte(tmp_p
     [
         ("Encabezado: [unclosed", "not valid JSON or YAML"),
         ("- just\n- a list\n", "does not hold a document object"),
-        ('{"Encabezado": {"IdDoc": {"TipoDTE": 52}}, "Detalle": [{"NmbItem": "x"}]}', "TipoDTE 52 is not supported"),
+        ('{"Encabezado": {"IdDoc": {"TipoDTE": 110}}, "Detalle": [{"NmbItem": "x"}]}', "TipoDTE 110 is not supported"),
         ('{"Encabezado": {"IdDoc": {"TipoDTE": 33}}, "Detalle": [{"NmbItem": "x", "PrcItem": "abc"}]}', "$.Detalle[0].PrcItem"),
         ('{"Encabezado": {"IdDoc": {"TipoDTE": 33}}}', "no lines"),
     ],
