@@ -4,8 +4,7 @@ A synthetic paid order goes through the real pipeline — parse, rules, emission
 biller — marked as a test, and issued only with a certification biller. Each step's outcome is
 reported so a support agent sees where a new setup breaks.
 """
-import itertools
-import time
+import secrets
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -19,9 +18,6 @@ from sources.demo.adapter import demo_order_payload
 from .emission import emission_run
 from .models import DocumentKind, Gateway, OrderStatus
 from .services import order_ingest
-
-_numbers = itertools.count(int(time.time()) % 1_000_000)
-
 
 @dataclass
 class Step:
@@ -62,8 +58,9 @@ def gateway_test_sale(*, gateway: Gateway, actor: Actor) -> TestSaleReport:
         + ("" if gateway.biller.is_certification else " — las ventas de prueba solo se emiten en certificación."),
     ):
         return report
-    raw = demo_order_payload(number=900_000 + next(_numbers), test=True)
-    raw["id"] = f"test-{raw['id']}"
+    raw = demo_order_payload(number=900_000 + secrets.randbelow(100_000), test=True)
+    # A fresh external id every time: a test sale is never a re-delivery of an earlier one.
+    raw["id"] = f"test-{secrets.token_hex(8)}"
     try:
         order = order_ingest(gateway=gateway, raw=raw, backfill=True, is_test=True)
     except (SourceError, ValidationError, DatabaseError) as exc:
