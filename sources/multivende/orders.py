@@ -18,12 +18,12 @@ is tolerant where their code disagrees. Assumptions, to verify against a live re
 """
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ..base import OrderParseError
 from ..orderdata import Buyer, OrderData, OrderLine, PaymentStatus, ShippingLine
+from ..parsing import iso_datetime, list_of_objects, money
 
 PAYMENT_STATUS = {
     "completed": PaymentStatus.PAID,
@@ -47,15 +47,15 @@ def parse_order(raw: dict) -> OrderData:
     if raw.get("gross") is None:
         raise OrderParseError(f"Multivende checkout {external_id} has no gross total")
     payment_status = PAYMENT_STATUS.get(str(raw.get("paymentStatus") or ""), PaymentStatus.UNKNOWN)
-    sold_at = _datetime(raw.get("soldAt"), "soldAt")
+    sold_at = iso_datetime(raw.get("soldAt"), "soldAt")
     return OrderData(
         external_id=external_id,
         number=_number(raw),
         currency=str(raw.get("currency") or "CLP").upper(),
         payment_status=payment_status,
-        paid_total=_money(raw["gross"], "gross"),
-        lines=tuple(_line(item, index) for index, item in enumerate(_objects(raw, "CheckoutItems"))),
-        created_at=sold_at or _datetime(raw.get("createdAt"), "createdAt"),
+        paid_total=money(raw["gross"], "gross"),
+        lines=tuple(_line(item, index) for index, item in enumerate(list_of_objects(raw, "CheckoutItems"))),
+        created_at=sold_at or iso_datetime(raw.get("createdAt"), "createdAt"),
         paid_at=sold_at if payment_status == PaymentStatus.PAID else None,
         shipping=tuple(_shipping(raw)),
         prices_include_tax=True,
@@ -69,7 +69,7 @@ def parse_order(raw: dict) -> OrderData:
 def _number(raw: dict) -> str:
     link = raw.get("CheckoutLink")
     if not isinstance(link, dict):
-        links = _objects(raw, "CheckoutLinks")
+        links = list_of_objects(raw, "CheckoutLinks")
         link = links[0] if links else {}
     return str(link.get("externalOrderNumber") or raw.get("code") or raw["_id"])
 
@@ -80,12 +80,12 @@ def _line(item: Any, index: int) -> OrderLine:
     product = version.get("Product") or {}
     size = (version.get("Size") or {}).get("name")
     name = str(product.get("name") or item.get("name") or "")
-    quantity = _money(item.get("count"), f"{where}.count")
-    unit_price = _money(item.get("gross"), f"{where}.gross")
+    quantity = money(item.get("count"), f"{where}.count")
+    unit_price = money(item.get("gross"), f"{where}.gross")
     if item.get("totalWithDiscount") is None:
         discount = Decimal("0")
     else:
-        discount = quantity * unit_price - _money(item["totalWithDiscount"], f"{where}.totalWithDiscount")
+        discount = quantity * unit_price - money(item["totalWithDiscount"], f"{where}.totalWithDiscount")
     return OrderLine(
         line_id=str(item.get("_id") or index),
         name=f"{name} - {size}" if size else name,
@@ -99,14 +99,14 @@ def _line(item: Any, index: int) -> OrderLine:
 
 def _shipping(raw: dict) -> list[ShippingLine]:
     lines = []
-    for index, link in enumerate(_objects(raw, "DeliveryOrderInCheckouts")):
+    for index, link in enumerate(list_of_objects(raw, "DeliveryOrderInCheckouts")):
         delivery = link.get("DeliveryOrder") or {}
         if delivery.get("cost") is None:
             continue
         lines.append(
             ShippingLine(
                 name=str(delivery.get("courierName") or delivery.get("shippingMode") or ""),
-                price=_money(delivery["cost"], f"DeliveryOrderInCheckouts[{index}].DeliveryOrder.cost"),
+                price=money(delivery["cost"], f"DeliveryOrderInCheckouts[{index}].DeliveryOrder.cost"),
             )
         )
     return lines
@@ -127,31 +127,3 @@ def _buyer(raw: dict) -> Buyer:
         comuna=str(billing.get("commune") or billing.get("city") or ""),
         company=str(billing.get("businessName") or ""),
     )
-
-
-def _objects(container: dict, key: str, where: str = "") -> list[dict]:
-    value = container.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise OrderParseError(f"{where}{key} must be a list of objects")
-    return value
-
-
-def _money(value: Any, field: str) -> Decimal:
-    if value is None or isinstance(value, bool):
-        raise OrderParseError(f"{field} is missing or not a number: {value!r}")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise OrderParseError(f"{field} is not a number: {value!r}") from None
-    if not amount.is_finite():
-        raise OrderParseError(f"{field} is not a finite number: {value!r}")
-    return amount
-
-
-def _datetime(value: Any, field: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        raise OrderParseError(f"{field} is not an ISO 8601 date: {value!r}") from None

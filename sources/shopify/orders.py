@@ -19,12 +19,20 @@ Pure functions: no HTTP, no Django. Choices made where Shopify leaves room:
 """
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ..base import OrderParseError
-from ..orderdata import Buyer, OrderData, OrderLine, PaymentStatus, RefundData, RefundLine, ShippingLine
+from ..orderdata import (
+    Buyer,
+    OrderData,
+    OrderLine,
+    PaymentStatus,
+    RefundData,
+    RefundLine,
+    ShippingLine,
+)
+from ..parsing import iso_datetime, list_of_objects, money
 
 FINANCIAL_STATUS = {
     "paid": PaymentStatus.PAID,
@@ -59,19 +67,19 @@ def parse_order(raw: dict) -> OrderData:
         number=str(order.get("name") or order.get("order_number") or order.get("number") or external_id),
         currency=str(order.get("currency") or "").upper(),
         payment_status=payment_status,
-        paid_total=_money(total, "total_price"),
-        lines=tuple(_line(item, index) for index, item in enumerate(_objects(order, "line_items"))),
-        created_at=_datetime(order.get("created_at"), "created_at"),
-        paid_at=_datetime(order.get("processed_at"), "processed_at") if payment_status in PAID_STATUSES else None,
-        shipping=tuple(_shipping(line, index) for index, line in enumerate(_objects(order, "shipping_lines"))),
-        tips=_money(order.get("total_tip_received") or "0", "total_tip_received"),
+        paid_total=money(total, "total_price"),
+        lines=tuple(_line(item, index) for index, item in enumerate(list_of_objects(order, "line_items"))),
+        created_at=iso_datetime(order.get("created_at"), "created_at"),
+        paid_at=iso_datetime(order.get("processed_at"), "processed_at") if payment_status in PAID_STATUSES else None,
+        shipping=tuple(_shipping(line, index) for index, line in enumerate(list_of_objects(order, "shipping_lines"))),
+        tips=money(order.get("total_tip_received") or "0", "total_tip_received"),
         prices_include_tax=taxes_included if isinstance(taxes_included, bool) else None,
         buyer=_buyer(order),
         tags=tuple(tag.strip() for tag in str(order.get("tags") or "").split(",") if tag.strip()),
         channel=str(order.get("source_name") or ""),
         cancelled=bool(order.get("cancelled_at")),
         refunds=tuple(
-            _refund(refund, index, taxes_included is True) for index, refund in enumerate(_objects(order, "refunds"))
+            _refund(refund, index, taxes_included is True) for index, refund in enumerate(list_of_objects(order, "refunds"))
         ),
         is_test=bool(order.get("test")),
         raw=order,
@@ -80,19 +88,19 @@ def parse_order(raw: dict) -> OrderData:
 
 def _line(item: Any, index: int) -> OrderLine:
     where = f"line_items[{index}]"
-    allocations = _objects(item, "discount_allocations", f"{where}.")
+    allocations = list_of_objects(item, "discount_allocations", f"{where}.")
     if allocations:
         discount = sum(
-            (_money(a.get("amount"), f"{where}.discount_allocations[{n}].amount") for n, a in enumerate(allocations)),
+            (money(a.get("amount"), f"{where}.discount_allocations[{n}].amount") for n, a in enumerate(allocations)),
             Decimal("0"),
         )
     else:
-        discount = _money(item.get("total_discount") or "0", f"{where}.total_discount")
+        discount = money(item.get("total_discount") or "0", f"{where}.total_discount")
     return OrderLine(
         line_id=str(item.get("id") or index),
         name=str(item.get("name") or item.get("title") or ""),
-        quantity=_money(item.get("quantity"), f"{where}.quantity"),
-        unit_price=_money(item.get("price"), f"{where}.price"),
+        quantity=money(item.get("quantity"), f"{where}.quantity"),
+        unit_price=money(item.get("price"), f"{where}.price"),
         sku=str(item.get("sku") or ""),
         discount=discount,
         taxable=item.get("taxable", True) is not False,
@@ -103,15 +111,15 @@ def _line(item: Any, index: int) -> OrderLine:
 
 def _shipping(line: Any, index: int) -> ShippingLine:
     where = f"shipping_lines[{index}]"
-    price = _money(line.get("price") or "0", f"{where}.price")
-    allocations = _objects(line, "discount_allocations", f"{where}.")
+    price = money(line.get("price") or "0", f"{where}.price")
+    allocations = list_of_objects(line, "discount_allocations", f"{where}.")
     if allocations:
         discount = sum(
-            (_money(a.get("amount"), f"{where}.discount_allocations[{n}].amount") for n, a in enumerate(allocations)),
+            (money(a.get("amount"), f"{where}.discount_allocations[{n}].amount") for n, a in enumerate(allocations)),
             Decimal("0"),
         )
     elif line.get("discounted_price") is not None:
-        discount = price - _money(line["discounted_price"], f"{where}.discounted_price")
+        discount = price - money(line["discounted_price"], f"{where}.discounted_price")
     else:
         discount = Decimal("0")
     return ShippingLine(name=str(line.get("title") or line.get("code") or ""), price=price, discount=discount)
@@ -140,70 +148,42 @@ def _buyer(order: dict) -> Buyer:
 def _refund(refund: Any, index: int, taxes_included: bool) -> RefundData:
     where = f"refunds[{index}]"
     lines = []
-    for n, item in enumerate(_objects(refund, "refund_line_items", f"{where}.")):
-        amount = _money(item.get("subtotal") or "0", f"{where}.refund_line_items[{n}].subtotal")
+    for n, item in enumerate(list_of_objects(refund, "refund_line_items", f"{where}.")):
+        amount = money(item.get("subtotal") or "0", f"{where}.refund_line_items[{n}].subtotal")
         if not taxes_included:
-            amount += _money(item.get("total_tax") or "0", f"{where}.refund_line_items[{n}].total_tax")
+            amount += money(item.get("total_tax") or "0", f"{where}.refund_line_items[{n}].total_tax")
         lines.append(
             RefundLine(
                 line_id=str(item.get("line_item_id") or ""),
-                quantity=_money(item.get("quantity"), f"{where}.refund_line_items[{n}].quantity"),
+                quantity=money(item.get("quantity"), f"{where}.refund_line_items[{n}].quantity"),
                 amount=amount,
             )
         )
     shipping_amount = sum(
         (
-            abs(_money(adjustment.get("amount"), f"{where}.order_adjustments[{n}].amount"))
-            for n, adjustment in enumerate(_objects(refund, "order_adjustments", f"{where}."))
+            abs(money(adjustment.get("amount"), f"{where}.order_adjustments[{n}].amount"))
+            for n, adjustment in enumerate(list_of_objects(refund, "order_adjustments", f"{where}."))
             if adjustment.get("kind") == "shipping_refund"
         ),
         Decimal("0"),
     )
     transactions = [
         t
-        for t in _objects(refund, "transactions", f"{where}.")
+        for t in list_of_objects(refund, "transactions", f"{where}.")
         if t.get("kind") == "refund" and t.get("status") == "success"
     ]
     if transactions:
         amount = sum(
-            (_money(t.get("amount"), f"{where}.transactions[{n}].amount") for n, t in enumerate(transactions)),
+            (money(t.get("amount"), f"{where}.transactions[{n}].amount") for n, t in enumerate(transactions)),
             Decimal("0"),
         )
     else:
         amount = sum((line.amount for line in lines), shipping_amount)
     return RefundData(
         external_id=str(refund.get("id") or index),
-        created_at=_datetime(refund.get("processed_at") or refund.get("created_at"), f"{where}.created_at"),
+        created_at=iso_datetime(refund.get("processed_at") or refund.get("created_at"), f"{where}.created_at"),
         amount=amount,
         lines=tuple(lines),
         shipping_amount=shipping_amount,
         reason=str(refund.get("note") or ""),
     )
-
-
-def _objects(container: dict, key: str, where: str = "") -> list[dict]:
-    value = container.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise OrderParseError(f"{where}{key} must be a list of objects")
-    return value
-
-
-def _money(value: Any, field: str) -> Decimal:
-    if value is None or isinstance(value, bool):
-        raise OrderParseError(f"{field} is missing or not a number: {value!r}")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise OrderParseError(f"{field} is not a number: {value!r}") from None
-    if not amount.is_finite():
-        raise OrderParseError(f"{field} is not a finite number: {value!r}")
-    return amount
-
-
-def _datetime(value: Any, field: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        raise OrderParseError(f"{field} is not an ISO 8601 date: {value!r}") from None

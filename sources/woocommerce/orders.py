@@ -21,11 +21,20 @@ from __future__ import annotations
 
 import html
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ..base import OrderParseError
-from ..orderdata import Buyer, OrderData, OrderLine, PaymentStatus, RefundData, RefundLine, ShippingLine
+from ..orderdata import (
+    Buyer,
+    OrderData,
+    OrderLine,
+    PaymentStatus,
+    RefundData,
+    RefundLine,
+    ShippingLine,
+)
+from ..parsing import list_of_objects, money
 
 STATUS = {
     "pending": PaymentStatus.PENDING,
@@ -49,13 +58,13 @@ def parse_order(raw: dict) -> OrderData:
         raise OrderParseError(f"WooCommerce order {external_id} has no total")
     gross = raw.get("prices_include_tax") is True
     meta = _meta(raw.get("meta_data"))
-    refunds = tuple(_refund(refund, index, gross) for index, refund in enumerate(_objects(raw, "refunds")))
-    lines = [_line(item, index, gross) for index, item in enumerate(_objects(raw, "line_items"))]
+    refunds = tuple(_refund(refund, index, gross) for index, refund in enumerate(list_of_objects(raw, "refunds")))
+    lines = [_line(item, index, gross) for index, item in enumerate(list_of_objects(raw, "line_items"))]
     global_discount = Decimal("0")
-    for index, fee in enumerate(_objects(raw, "fee_lines")):
-        amount = _money(fee.get("total"), f"fee_lines[{index}].total")
+    for index, fee in enumerate(list_of_objects(raw, "fee_lines")):
+        amount = money(fee.get("total"), f"fee_lines[{index}].total")
         if gross:
-            amount += _money(fee.get("total_tax") or "0", f"fee_lines[{index}].total_tax")
+            amount += money(fee.get("total_tax") or "0", f"fee_lines[{index}].total_tax")
         if amount < 0:
             global_discount -= amount
         else:
@@ -76,11 +85,11 @@ def parse_order(raw: dict) -> OrderData:
         number=str(raw.get("number") or external_id),
         currency=str(raw.get("currency") or "").upper(),
         payment_status=payment_status,
-        paid_total=_money(raw.get("total"), "total"),
+        paid_total=money(raw.get("total"), "total"),
         lines=tuple(lines),
         created_at=_datetime(raw, "date_created"),
         paid_at=date_paid,
-        shipping=tuple(_shipping(line, index, gross) for index, line in enumerate(_objects(raw, "shipping_lines"))),
+        shipping=tuple(_shipping(line, index, gross) for index, line in enumerate(list_of_objects(raw, "shipping_lines"))),
         global_discount=global_discount,
         prices_include_tax=raw.get("prices_include_tax") if isinstance(raw.get("prices_include_tax"), bool) else None,
         buyer=_buyer(raw.get("billing") or {}, meta),
@@ -101,14 +110,14 @@ def _payment_status(status: str, date_paid: datetime | None, refunds: tuple[Refu
 
 def _line(item: Any, index: int, gross: bool) -> OrderLine:
     where = f"line_items[{index}]"
-    quantity = _money(item.get("quantity"), f"{where}.quantity")
+    quantity = money(item.get("quantity"), f"{where}.quantity")
     if quantity <= 0:
         raise OrderParseError(f"{where}.quantity must be positive, got {quantity}")
-    subtotal = _money(item.get("subtotal"), f"{where}.subtotal")
-    total = _money(item.get("total"), f"{where}.total")
+    subtotal = money(item.get("subtotal"), f"{where}.subtotal")
+    total = money(item.get("total"), f"{where}.total")
     if gross:
-        subtotal += _money(item.get("subtotal_tax") or "0", f"{where}.subtotal_tax")
-        total += _money(item.get("total_tax") or "0", f"{where}.total_tax")
+        subtotal += money(item.get("subtotal_tax") or "0", f"{where}.subtotal_tax")
+        total += money(item.get("total_tax") or "0", f"{where}.total_tax")
     return OrderLine(
         line_id=str(item.get("id") or index),
         name=html.unescape(str(item.get("name") or "")),
@@ -122,9 +131,9 @@ def _line(item: Any, index: int, gross: bool) -> OrderLine:
 
 def _shipping(line: Any, index: int, gross: bool) -> ShippingLine:
     where = f"shipping_lines[{index}]"
-    price = _money(line.get("total") or "0", f"{where}.total")
+    price = money(line.get("total") or "0", f"{where}.total")
     if gross:
-        price += _money(line.get("total_tax") or "0", f"{where}.total_tax")
+        price += money(line.get("total_tax") or "0", f"{where}.total_tax")
     return ShippingLine(name=html.unescape(str(line.get("method_title") or "")), price=price)
 
 
@@ -150,20 +159,20 @@ def _refund(refund: Any, index: int, gross: bool) -> RefundData:
     """Reads both shapes: the ``{id, reason, total}`` summary on the order and a full refund object."""
     where = f"refunds[{index}]"
     if refund.get("amount") is not None:
-        amount = abs(_money(refund["amount"], f"{where}.amount"))
+        amount = abs(money(refund["amount"], f"{where}.amount"))
     else:
         # The order's summary carries the refund as a negative total ("-10.00").
-        amount = abs(_money(refund.get("total"), f"{where}.total"))
+        amount = abs(money(refund.get("total"), f"{where}.total"))
     lines = []
-    for n, item in enumerate(_objects(refund, "line_items", f"{where}.")):
-        line_amount = abs(_money(item.get("total") or "0", f"{where}.line_items[{n}].total"))
+    for n, item in enumerate(list_of_objects(refund, "line_items", f"{where}.")):
+        line_amount = abs(money(item.get("total") or "0", f"{where}.line_items[{n}].total"))
         if gross:
-            line_amount += abs(_money(item.get("total_tax") or "0", f"{where}.line_items[{n}].total_tax"))
+            line_amount += abs(money(item.get("total_tax") or "0", f"{where}.line_items[{n}].total_tax"))
         refunded_item = _meta(item.get("meta_data")).get("_refunded_item_id")
         lines.append(
             RefundLine(
                 line_id=str(refunded_item or item.get("id") or ""),
-                quantity=abs(_money(item.get("quantity"), f"{where}.line_items[{n}].quantity")),
+                quantity=abs(money(item.get("quantity"), f"{where}.line_items[{n}].quantity")),
                 amount=line_amount,
             )
         )
@@ -182,23 +191,6 @@ def _meta(meta_data: Any) -> dict[str, Any]:
     return {m.get("key"): m.get("value") for m in meta_data or [] if isinstance(m, dict)}
 
 
-def _objects(container: dict, key: str, where: str = "") -> list[dict]:
-    value = container.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise OrderParseError(f"{where}{key} must be a list of objects")
-    return value
-
-
-def _money(value: Any, field: str) -> Decimal:
-    if value is None or isinstance(value, bool):
-        raise OrderParseError(f"{field} is missing or not a number: {value!r}")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise OrderParseError(f"{field} is not a number: {value!r}") from None
-    if not amount.is_finite():
-        raise OrderParseError(f"{field} is not a finite number: {value!r}")
-    return amount
 
 
 def _datetime(raw: dict, key: str) -> datetime | None:
