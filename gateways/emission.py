@@ -16,13 +16,25 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billers.base import IssuedDocument, IssueRequest, RejectedBillerError, TransientBillerError
 from billers.dte.sale_json import sale_from_dict
 from billers.registry import biller_adapter_for
 
-from .models import Document, DocumentKind, Emission, EmissionAttempt, EmissionStatus, Order, OrderStatus, SideEffect
+from .models import (
+    Document,
+    DocumentKind,
+    Emission,
+    EmissionAttempt,
+    EmissionStatus,
+    InboundEvent,
+    Order,
+    OrderStatus,
+    SideEffect,
+)
+from .services import emission_enqueue, enqueue_after_commit, inbound_event_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +79,7 @@ def _retry_delay(failures: int) -> float | None:
 
 @transaction.atomic
 def emission_claim(*, emission_id: int) -> Claim | None:
-    emission = Emission.objects.select_for_update().select_related("order").get(pk=emission_id)
+    emission = Emission.objects.select_for_update(of=("self",)).select_related("order").get(pk=emission_id)
     now = timezone.now()
     if emission.status in (EmissionStatus.ISSUED, EmissionStatus.FAILED, EmissionStatus.HELD):
         return None
@@ -155,7 +167,7 @@ def _finish_attempt(claim: Claim, outcome: str, started: float, error: Exception
 
 @transaction.atomic
 def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcome: str) -> Document:
-    emission = Emission.objects.select_for_update().select_related("order__gateway__biller").get(pk=claim.emission_id)
+    emission = Emission.objects.select_for_update(of=("self",)).select_related("order__gateway__biller").get(pk=claim.emission_id)
     _finish_attempt(claim, outcome, started)
     existing = Document.objects.filter(emission=emission).first()
     if existing is not None:
@@ -186,7 +198,6 @@ def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcom
     SideEffect.objects.bulk_create(
         [SideEffect(account_id=emission.account_id, document=document, kind=kind) for kind in SideEffect.Kind.values]
     )
-    from .services import enqueue_after_commit
     from .tasks import document_side_effects_task, order_refunds_task
 
     enqueue_after_commit(document_side_effects_task, (document.id,))
@@ -212,8 +223,6 @@ def _record_transient(claim: Claim, exc: TransientBillerError, started: float) -
         return
     next_at = timezone.now() + timedelta(seconds=delay)
     _set_status(emission, EmissionStatus.PENDING, f"Reintento programado: {exc.message}", next_attempt_at=next_at)
-    from .services import emission_enqueue
-
     emission_enqueue(emission.id, countdown=delay)
     logger.warning("account=%s emission=%s transient error, retry in %.0fs: %s", emission.account_id, emission.id, delay, exc)
 
@@ -234,23 +243,30 @@ def _record_held(claim: Claim, reason: str, started: float) -> None:
 
 
 def stuck_work_requeue() -> dict:
-    """The sweeper: re-queues whatever a lost broker message or a dead worker left behind."""
-    from .services import emission_enqueue, inbound_event_enqueue
-    from .models import InboundEvent
+    """The sweeper: re-queues whatever a lost broker message or a dead worker left behind.
 
+    Each row it re-queues is stamped, so a backlog that is merely waiting in the broker is sent again
+    at most once per threshold, not on every sweep.
+    """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.BMS_STUCK_AFTER_SECONDS)
-    counts = {"events": 0, "emissions": 0}
     with transaction.atomic():
-        for event_id in InboundEvent.objects.filter(processed_at__isnull=True, received_at__lt=stale).values_list("pk", flat=True)[:1000]:
-            inbound_event_enqueue(event_id)
-            counts["events"] += 1
-        due = (
-            Emission.objects.filter(status=EmissionStatus.PENDING, updated_at__lt=stale, next_attempt_at__isnull=True)
-            | Emission.objects.filter(status=EmissionStatus.PENDING, next_attempt_at__lt=stale)
-            | Emission.objects.filter(status=EmissionStatus.ISSUING, updated_at__lt=now - _lease())
+        events = list(
+            InboundEvent.objects.filter(processed_at__isnull=True, received_at__lt=stale)
+            .filter(Q(requeued_at__isnull=True) | Q(requeued_at__lt=stale))
+            .values_list("pk", flat=True)[:1000]
         )
-        for emission_id in due.values_list("pk", flat=True)[:1000]:
+        InboundEvent.objects.filter(pk__in=events).update(requeued_at=now)
+        emissions = list(
+            Emission.objects.filter(
+                Q(status=EmissionStatus.PENDING, updated_at__lt=stale)
+                & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=stale))
+                | Q(status=EmissionStatus.ISSUING, updated_at__lt=now - _lease())
+            ).values_list("pk", flat=True)[:1000]
+        )
+        Emission.objects.filter(pk__in=emissions).update(updated_at=now)
+        for event_id in events:
+            inbound_event_enqueue(event_id)
+        for emission_id in emissions:
             emission_enqueue(emission_id)
-            counts["emissions"] += 1
-    return counts
+    return {"events": len(events), "emissions": len(emissions)}

@@ -43,6 +43,8 @@ class InboundEvent(TenantModel):
     payload = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Last time the sweeper queued it again (it was not processed in time).
+    requeued_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:

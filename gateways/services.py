@@ -330,7 +330,7 @@ def order_emit_now(*, order: Order, actor: Actor) -> Order:
     The returned order says what happened (ready, or held / skipped with the rules' reasons).
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("gateway__ruleset", "gateway__source", "gateway__biller").get(pk=order.pk)
+        order = Order.objects.select_for_update(of=("self",)).select_related("gateway__ruleset", "gateway__source", "gateway__biller").get(pk=order.pk)
         if order.status in (OrderStatus.ISSUED, OrderStatus.ISSUING, OrderStatus.READY):
             raise ValidationError(f"Order {order.number} is already {order.get_status_display().lower()}.")
         unfinished = _unfinished_invoice_emission(order)
@@ -423,7 +423,7 @@ def orders_backfill(*, gateway: Gateway, start: datetime, end: datetime, actor: 
 def order_refunds_sync(*, order_id: int) -> list[Emission]:
     """Turns the refunds in the order's latest payload into credit notes (after its invoice is issued)."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("gateway__source", "gateway__ruleset").get(pk=order_id)
+        order = Order.objects.select_for_update(of=("self",)).select_related("gateway__source", "gateway__ruleset").get(pk=order_id)
         if order.status != OrderStatus.ISSUED:
             return []
         data = source_adapter_for(order.gateway.source).parse_order(order.raw)

@@ -167,6 +167,8 @@ class WorkerProcess:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if self.log_path:
+            self.log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture

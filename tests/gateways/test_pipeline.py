@@ -242,6 +242,10 @@ def test_sweeper_requeues_stuck_work(gateway, payload, settings, purge_broker, d
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         counts = stuck_work_requeue()
     assert counts["emissions"] == 1 and len(callbacks) == 1
+    settings.BMS_STUCK_AFTER_SECONDS = 60
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert stuck_work_requeue() == {"events": 0, "emissions": 0}  # just re-queued: not again yet
+    assert callbacks == []
 
 
 def test_skip_and_retry_actions(gateway, payload, actor):
