@@ -7,6 +7,7 @@ Subclasses may not override ``get_queryset`` / ``get_object``: they implement ``
 """
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404
+from django.shortcuts import redirect
 from rest_framework import permissions, viewsets
 from rest_framework.exceptions import NotAuthenticated
 
@@ -97,6 +98,8 @@ class AccountScopedViewMixin(LoginRequiredMixin):
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated and request.account_context.account is None:
+            if request.user.is_staff:
+                return redirect("support-search")
             raise Http404("No account")
         return super().dispatch(request, *args, **kwargs)
 

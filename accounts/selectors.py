@@ -1,4 +1,4 @@
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.crypto import constant_time_compare
 
 from .models import Account, ApiKey, AuditLog, Membership, User, hash_api_key
@@ -29,3 +29,11 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
 
 def audit_log_list(*, account: Account) -> QuerySet[AuditLog]:
     return AuditLog.objects.filter(account=account).select_related("actor")
+
+
+def account_search(*, query: str, limit: int = 20) -> list[Account]:
+    """For staff in support mode only: accounts by name or RUT, across tenants."""
+    qs = Account.objects.order_by("name")
+    if query.strip():
+        qs = qs.filter(Q(name__icontains=query.strip()) | Q(rut__icontains=query.strip()))
+    return list(qs[:limit])

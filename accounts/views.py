@@ -1,12 +1,12 @@
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from .middleware import SESSION_ACCOUNT_KEY, SESSION_SUPPORT_KEY
 from .models import Account
-from .selectors import membership_get
+from .selectors import account_search, membership_get
 from .services import support_access_open
 
 
@@ -18,6 +18,13 @@ def account_switch(request, account_id: int):
     request.session[SESSION_ACCOUNT_KEY] = account_id
     request.session.pop(SESSION_SUPPORT_KEY, None)
     return redirect("dashboard")
+
+
+@staff_member_required
+def support_search(request):
+    """Staff find any account by name or RUT to open it in support mode."""
+    query = request.GET.get("q", "")
+    return render(request, "accounts/support.html", {"accounts": account_search(query=query), "query": query})
 
 
 @staff_member_required

@@ -25,6 +25,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/<int:account_id>/switch/", account_views.account_switch, name="account-switch"),
+    path("support/", account_views.support_search, name="support-search"),
     path("support/<int:account_id>/open/", account_views.support_open, name="support-open"),
     path("orders/", gateway_views.OrderListView.as_view(), name="order-list"),
     path("orders/<int:pk>/", gateway_views.OrderDetailView.as_view(), name="order-detail"),

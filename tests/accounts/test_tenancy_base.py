@@ -50,3 +50,12 @@ def test_login_page_is_served(client, db):
     response = client.get("/login/")
     assert response.status_code == 200
     assert "Ingresar" in response.content.decode()
+
+
+def test_staff_without_accounts_find_one_to_support_and_members_cannot(client, session_client, account, other_account):
+    assert session_client.get("/support/").status_code == 302  # to the admin login: not staff
+    client.force_login(UserFactory(is_staff=True))
+    assert client.get("/")["Location"] == "/support/"
+    page = client.get("/support/?q=Otra").content.decode()
+    assert "Otra Tienda Ltda" in page and "Comercial Los Andes" not in page
+    assert f"/support/{other_account.pk}/open/" in page
