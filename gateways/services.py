@@ -200,7 +200,9 @@ def order_ingest(*, gateway: Gateway, raw: dict, backfill: bool = False, is_test
     with transaction.atomic():
         order, created = _lock_or_create_order(gateway, data)
         backfill = backfill or order.backfill
-        if order.status in OPEN_STATUSES or created:
+        # An emission that may have reached the biller stays in charge (it is reconciled, or waits
+        # for a person); a new version of the order never starts another beside it.
+        if created or (order.status in OPEN_STATUSES and _unfinished_invoice_emission(order) is None):
             _order_decide(order=order, gateway=gateway, data=data, backfill=backfill)
         else:
             # Issued / in flight: never re-issued because it changed; keep the newest payload for refunds.

@@ -404,3 +404,15 @@ def test_document_pdf_downloads_from_dashboard_and_api(gateway, payload, session
         assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
         assert response.content.startswith(b"%PDF")
         assert f'DTE_T39_F{document.folio}.pdf' in response["Content-Disposition"]
+
+
+def test_redelivery_of_an_order_held_for_review_leaves_the_held_emission_in_charge(gateway, payload, settings):
+    settings.BMS_EMISSION_LEASE_SECONDS = 0
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    emission = order.emissions.get()
+    Emission.objects.filter(pk=emission.pk).update(status=EmissionStatus.HELD, status_reason="Resultado desconocido")
+    order.__class__.objects.filter(pk=order.pk).update(status=OrderStatus.HELD, status_reason="Resultado desconocido")
+    again = services.order_ingest(gateway=gateway, raw=payload)
+    again.refresh_from_db()
+    assert again.status == OrderStatus.HELD and again.status_reason == "Resultado desconocido"
+    assert again.emissions.count() == 1
