@@ -6,7 +6,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from sources.base import WebhookReceiver, WebhookRejected
+from sources.base import WebhookIgnored, WebhookReceiver, WebhookRejected
 from sources.registry import source_adapter_for
 
 from .models import Gateway
@@ -29,6 +29,9 @@ def inbound_webhook(request, token: str):
     except WebhookRejected as exc:
         logger.warning("account=%s gateway=%s webhook rejected: %s", gateway.account_id, gateway.pk, exc)
         return JsonResponse({"error": str(exc)}, status=exc.status)
+    except WebhookIgnored as exc:
+        logger.info("account=%s gateway=%s webhook ignored: %s", gateway.account_id, gateway.pk, exc)
+        return JsonResponse({"received": True, "ignored": str(exc)})
     try:
         event, created = inbound_event_receive(
             gateway=gateway, delivery_id=delivery.delivery_id, topic=delivery.topic, payload=delivery.payload

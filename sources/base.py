@@ -34,6 +34,10 @@ class WebhookRejected(SourceError):
         self.status = status
 
 
+class WebhookIgnored(SourceError):
+    """A genuine delivery we do not act on (a ping, a topic we do not handle): answered 200."""
+
+
 @dataclass(frozen=True)
 class WebhookDelivery:
     delivery_id: str
@@ -46,7 +50,8 @@ class WebhookReceiver(ABC):
 
     @abstractmethod
     def webhook_delivery(self, *, headers: dict, body: bytes) -> WebhookDelivery:
-        """Verifies the delivery's signature and reads it, or raises ``WebhookRejected``."""
+        """Verifies the delivery's signature and reads it, or raises ``WebhookRejected`` (answered
+        4xx) or ``WebhookIgnored`` (answered 200, nothing stored)."""
 
 
 @dataclass(frozen=True)
