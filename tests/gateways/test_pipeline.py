@@ -416,3 +416,34 @@ def test_redelivery_of_an_order_held_for_review_leaves_the_held_emission_in_char
     again.refresh_from_db()
     assert again.status == OrderStatus.HELD and again.status_reason == "Resultado desconocido"
     assert again.emissions.count() == 1
+
+
+def _many_lines(payload: dict, count: int) -> dict:
+    payload = copy.deepcopy(payload)
+    template = payload["line_items"][0]
+    payload["line_items"] = [
+        {**template, "id": 9000 + n, "sku": f"SKU-{n}", "title": f"Artículo {n}", "name": f"Artículo {n}", "quantity": 1, "price": "1990.00"}
+        for n in range(count)
+    ]
+    total = 1990 * count + sum(int(Decimal(s["price"])) for s in payload["shipping_lines"])
+    payload["total_price"] = payload["current_total_price"] = f"{total}.00"
+    return payload
+
+
+def test_a_boleta_takes_more_than_60_lines(gateway, payload):
+    order = services.order_ingest(gateway=gateway, raw=_many_lines(payload, 75))
+    [document] = run_pending(order)
+    assert document.tipo_dte == 39 and document.mnt_total == int(Decimal(order.paid_total))
+    assert bytes(document.xml).count(b"<NroLinDet>") >= 75
+
+
+def test_a_factura_over_60_lines_is_held_with_the_reason(gateway, payload):
+    payload = _many_lines(payload, 61)
+    payload["note_attributes"] = [
+        {"name": "documento", "value": "factura"}, {"name": "rut", "value": "76.086.428-5"},
+        {"name": "razon_social", "value": "Comercial Los Andes SpA"}, {"name": "giro", "value": "Comercio"},
+    ]
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    assert order.status == OrderStatus.HELD
+    assert "60" in order.status_reason
+    assert not order.emissions.exists()
