@@ -1,10 +1,13 @@
 """Stored platform name → adapter class. Adapters are built from the connection row at call time."""
 from .base import OrderSource
 from .demo.adapter import DemoSource
-
+from .shopify.adapter import ShopifySource
+from .woocommerce.adapter import WooCommerceSource
 
 SOURCE_ADAPTERS: dict[str, type[OrderSource]] = {
     "demo": DemoSource,
+    "shopify": ShopifySource,
+    "woocommerce": WooCommerceSource,
 }
 
 

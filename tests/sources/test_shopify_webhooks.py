@@ -1,0 +1,229 @@
+"""Shopify deliveries through the real webhook view: raw-body HMAC, rotation, shop check, topics, replays."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from gateways import services
+from gateways.models import InboundEvent, OrderStatus
+from sources.base import WebhookIgnored, WebhookRejected
+from sources.registry import SOURCE_ADAPTERS
+from sources.shopify.adapter import ShopifySource
+from sources.shopify.webhooks import read_delivery, sign
+from tests.gateways.factories import GatewayFactory
+
+FIXTURES = Path(__file__).resolve().parents[2] / "sources" / "shopify" / "fixtures"
+SHARED = Path(os.environ.get("BMS_SHARED_DIR", Path(__file__).resolve().parents[2].parent / "shared"))
+PYTHON_API_SAMPLE = SHARED / "samples" / "shopify_order_shopify_python_api_fixture.json"
+
+SECRET = "shpss_4f1c9a7e2b8d4c6a"
+OLD_SECRET = "shpss_0a9b8c7d6e5f4a3b"
+SHOP = "tienda-chile.myshopify.com"
+PAID_BODY = (FIXTURES / "webhook_orders_paid_clp.json").read_bytes()
+REFUND_BODY = (FIXTURES / "webhook_refunds_create_clp.json").read_bytes()
+
+
+@pytest.fixture
+def gateway(account):
+    return GatewayFactory(
+        account=account,
+        source__platform="shopify",
+        source__credentials={"webhook_secret": SECRET},
+        source__store_url=f"https://{SHOP}",
+    )
+
+
+def deliver(client, gateway, body: bytes, *, secret: str | None = SECRET, topic="orders/paid", webhook_id="b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", shop=SHOP, signature=None):
+    headers = {"X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": shop, "X-Shopify-Webhook-Id": webhook_id,
+               "X-Shopify-API-Version": "2026-04"}
+    if signature is None and secret is not None:
+        signature = sign(body, secret)
+    if signature is not None:
+        headers["X-Shopify-Hmac-Sha256"] = signature
+    return client.post(f"/hooks/{gateway.webhook_token}/", body, content_type="application/json", headers=headers)
+
+
+def test_registry_maps_shopify_to_its_adapter():
+    assert SOURCE_ADAPTERS["shopify"] is ShopifySource
+
+
+def test_signed_paid_order_is_stored_once_under_its_webhook_id(gateway, client):
+    response = deliver(client, gateway, PAID_BODY)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["duplicate"] is False
+    event = InboundEvent.objects.get(gateway=gateway)
+    assert (event.delivery_id, event.topic) == ("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "orders/paid")
+    assert event.payload["id"] == 5812340098113
+    # Shopify escapes "/" in the body; the stored payload is the parsed value.
+    assert event.payload["admin_graphql_api_id"] == "gid://shopify/Order/5812340098113"
+
+
+def test_retry_with_the_same_webhook_id_is_a_duplicate(gateway, client):
+    first = deliver(client, gateway, PAID_BODY)
+    retry = deliver(client, gateway, PAID_BODY)
+
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert retry.json()["duplicate"] is True
+    assert retry.json()["event"] == first.json()["event"]
+    assert InboundEvent.objects.filter(gateway=gateway).count() == 1
+
+
+def test_wrong_signature_is_401_and_nothing_is_stored(gateway, client):
+    response = deliver(client, gateway, PAID_BODY, secret="not-the-secret")
+
+    assert response.status_code == 401
+    assert "Invalid webhook signature" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_missing_signature_is_401(gateway, client):
+    response = deliver(client, gateway, PAID_BODY, secret=None)
+
+    assert response.status_code == 401
+    assert "X-Shopify-Hmac-Sha256 header is absent" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_non_ascii_signature_header_is_a_401_not_a_crash():
+    with pytest.raises(WebhookRejected) as rejected:
+        read_delivery(headers={"X-Shopify-Hmac-Sha256": "fírma"}, body=PAID_BODY, secrets=[SECRET], store_url="")
+    assert rejected.value.status == 401
+
+
+def test_signature_with_the_previous_secret_is_accepted_during_rotation(account, client):
+    gateway = GatewayFactory(
+        account=account,
+        source__platform="shopify",
+        source__credentials={"webhook_secret": SECRET, "previous_webhook_secret": OLD_SECRET},
+        source__store_url=f"https://{SHOP}",
+    )
+
+    assert deliver(client, gateway, PAID_BODY, secret=OLD_SECRET, webhook_id="old").status_code == 200
+    assert deliver(client, gateway, PAID_BODY, secret=SECRET, webhook_id="new").status_code == 200
+    assert InboundEvent.objects.filter(gateway=gateway).count() == 2
+
+
+def test_store_without_a_secret_rejects_even_signed_deliveries(account, client):
+    gateway = GatewayFactory(account=account, source__platform="shopify", source__store_url=f"https://{SHOP}")
+
+    response = deliver(client, gateway, PAID_BODY)
+
+    assert response.status_code == 401
+    assert "no webhook secret configured" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_delivery_from_another_shop_is_rejected_naming_both_domains(gateway, client):
+    # Same app, so the same client secret: the signature is valid, the shop is not this connection's.
+    response = deliver(client, gateway, PAID_BODY, shop="otra-tienda.myshopify.com")
+
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert "otra-tienda.myshopify.com" in error and SHOP in error
+    assert not InboundEvent.objects.exists()
+
+
+def test_connection_without_store_url_accepts_any_shop_domain(account, client):
+    gateway = GatewayFactory(account=account, source__platform="shopify", source__credentials={"webhook_secret": SECRET})
+
+    assert deliver(client, gateway, PAID_BODY, shop="otra-tienda.myshopify.com").status_code == 200
+
+
+def test_reserialised_body_fails_the_raw_body_hmac(gateway, client):
+    reserialised = json.dumps(json.loads(PAID_BODY), ensure_ascii=False, indent=1).encode()
+    assert json.loads(reserialised) == json.loads(PAID_BODY)
+
+    response = deliver(client, gateway, reserialised, signature=sign(PAID_BODY, SECRET))
+
+    assert response.status_code == 401
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.parametrize("topic", ["products/update", "customers/create", ""])
+def test_topic_we_do_not_handle_is_acknowledged_and_ignored(gateway, client, topic):
+    response = deliver(client, gateway, PAID_BODY, topic=topic)
+
+    assert response.status_code == 200
+    assert "not an order topic" in response.json()["ignored"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_refund_delivery_is_ignored_because_orders_updated_carries_the_refund(gateway, client):
+    response = deliver(client, gateway, REFUND_BODY, topic="refunds/create")
+
+    assert response.status_code == 200
+    assert "orders/updated" in response.json()["ignored"]
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("topic", "webhook_id"),
+    [("orders/create", "w-1"), ("orders/updated", "w-2"), ("orders/cancelled", "w-3"), ("orders/fulfilled", "w-4"), ("orders/partially_fulfilled", "w-5")],
+)
+def test_every_order_topic_is_stored_with_its_topic(gateway, client, topic, webhook_id):
+    assert deliver(client, gateway, PAID_BODY, topic=topic, webhook_id=webhook_id).status_code == 200
+    assert InboundEvent.objects.get(gateway=gateway).topic == topic
+
+
+def test_malformed_json_is_400(gateway, client):
+    response = deliver(client, gateway, b'{"id": 5812340098113, "line_items": [')
+
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_json_without_an_order_id_is_400(gateway, client):
+    response = deliver(client, gateway, b'{"order": {"id": 1}}')
+
+    assert response.status_code == 400
+    assert "no 'id'" in response.json()["error"]
+
+
+def test_missing_webhook_id_falls_back_to_the_body_hash():
+    headers = {"X-Shopify-Hmac-Sha256": sign(PAID_BODY, SECRET), "X-Shopify-Topic": "orders/paid"}
+
+    delivery = read_delivery(headers=headers, body=PAID_BODY, secrets=[SECRET], store_url="")
+
+    assert delivery.delivery_id.startswith("sha256:") and len(delivery.delivery_id) == 71
+
+
+def test_refund_topic_is_ignored_only_after_the_signature_is_checked():
+    with pytest.raises(WebhookRejected):
+        read_delivery(headers={"X-Shopify-Topic": "refunds/create"}, body=REFUND_BODY, secrets=[SECRET], store_url="")
+    with pytest.raises(WebhookIgnored):
+        read_delivery(
+            headers={"X-Shopify-Topic": "refunds/create", "X-Shopify-Hmac-Sha256": sign(REFUND_BODY, SECRET)},
+            body=REFUND_BODY, secrets=[SECRET], store_url="",
+        )
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not PYTHON_API_SAMPLE.is_file(), reason=f"Shopify sample not found at {PYTHON_API_SAMPLE} (set BMS_SHARED_DIR)")
+def test_shopify_python_api_order_is_accepted_as_a_webhook_body(gateway, client):
+    # The sample is a REST response ({"order": {...}}); a webhook body is the bare order inside it.
+    body = json.dumps(json.loads(PYTHON_API_SAMPLE.read_text())["order"]).encode()
+
+    response = deliver(client, gateway, body, topic="orders/create", webhook_id="python-api-sample")
+
+    assert response.status_code == 200, response.content
+    assert InboundEvent.objects.get(gateway=gateway).payload["id"] == 450789469
+
+
+def test_accepted_paid_order_is_ingested_ready_to_emit(gateway, client):
+    deliver(client, gateway, PAID_BODY)
+    event = InboundEvent.objects.get(gateway=gateway)
+
+    order = services.inbound_event_process(event_id=event.pk)
+
+    # Paid, CLP, no RUT asked for (Boleta): the default rules emit a boleta, and the active gateway
+    # with no billing start date makes it ready at once.
+    assert (order.external_id, order.number) == ("5812340098113", "#1187")
+    assert order.status == OrderStatus.READY, order.status_reason
+    assert order.paid_total == 36960
+    assert order.decision["document_type"] == 39
+    assert order.emissions.count() == 1
+    event.refresh_from_db()
+    assert event.processed_at is not None and event.error == ""
