@@ -22,6 +22,7 @@ from django.utils import timezone
 from billers.base import IssuedDocument, IssueRequest, RejectedBillerError, TransientBillerError
 from billers.dte.sale_json import sale_from_dict
 from billers.registry import biller_adapter_for
+from sources.orderdata import PaymentStatus
 
 from .models import (
     Document,
@@ -46,6 +47,8 @@ ORDER_STATUS_FOR = {
     EmissionStatus.HELD: OrderStatus.HELD,
 }
 Outcome = EmissionAttempt.Outcome
+# Payment states after which the store's payload may carry refunds or a cancellation to credit.
+REFUND_STATUSES = (PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED, PaymentStatus.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,9 @@ class Claim:
     reconcile_first: bool
 
 
-def _set_status(emission: Emission, status: str, reason: str = "", next_attempt_at=None) -> None:
+def _set_status(emission: Emission, status: str, reason: str = "", next_attempt_at=None, extra_fields=()) -> None:
     emission.status, emission.status_reason, emission.next_attempt_at = status, reason, next_attempt_at
-    emission.save(update_fields=["status", "status_reason", "next_attempt_at", "updated_at"])
+    emission.save(update_fields=["status", "status_reason", "next_attempt_at", "updated_at", *extra_fields])
     if emission.kind == DocumentKind.INVOICE:
         Order.objects.filter(pk=emission.order_id).update(
             status=ORDER_STATUS_FOR[status], status_reason=reason, updated_at=timezone.now()
@@ -114,8 +117,7 @@ def emission_claim(*, emission_id: int) -> Claim | None:
         },
     )
     emission.attempt_count = attempt.number
-    emission.save(update_fields=["attempt_count"])
-    _set_status(emission, EmissionStatus.ISSUING)
+    _set_status(emission, EmissionStatus.ISSUING, extra_fields=("attempt_count",))
     return Claim(emission_id=emission.id, attempt_id=attempt.id, reconcile_first=reconcile_first)
 
 
@@ -201,7 +203,7 @@ def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcom
     from .tasks import document_side_effects_task, order_refunds_task
 
     enqueue_after_commit(document_side_effects_task, (document.id,))
-    if emission.kind == DocumentKind.INVOICE:
+    if emission.kind == DocumentKind.INVOICE and emission.order.payment_status in REFUND_STATUSES:
         # Refunds that arrived while the invoice was in flight become credit notes now.
         enqueue_after_commit(order_refunds_task, (emission.order_id,))
     logger.info(

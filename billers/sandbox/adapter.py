@@ -53,8 +53,9 @@ class SandboxIssuer(DocumentIssuer):
     @transaction.atomic
     def _issue(self, request: IssueRequest) -> IssuedDocument:
         tipo = request.sale.tipo_dte
-        FolioCounter.objects.get_or_create(account_id=self.connection.account_id, connection=self.connection, tipo_dte=tipo)
-        counter = FolioCounter.objects.select_for_update().get(connection=self.connection, tipo_dte=tipo)
+        counter, _ = FolioCounter.objects.select_for_update().get_or_create(
+            connection=self.connection, tipo_dte=tipo, defaults={"account_id": self.connection.account_id}
+        )
         folio = counter.next_folio
         try:
             document = build_document(request.sale, emisor=biller_emisor(self.connection), folio=folio, fecha=request.fecha)

@@ -18,7 +18,8 @@ def sign(body: bytes, secret: str) -> str:
 def read_delivery(*, headers: dict, body: bytes, secret: str) -> WebhookDelivery:
     if secret:
         given = headers.get(SIGNATURE_HEADER, "")
-        if not given or not hmac.compare_digest(given, sign(body, secret)):
+        # Compared as bytes: compare_digest refuses a str with non-ASCII characters (a forged header).
+        if not given or not hmac.compare_digest(given.encode("utf-8"), sign(body, secret).encode("ascii")):
             raise WebhookRejected("Invalid or missing webhook signature.", status=401)
     try:
         payload = json.loads(body)

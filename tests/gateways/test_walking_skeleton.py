@@ -78,3 +78,12 @@ def test_malformed_body_gets_a_clear_400(account, client):
 
 def test_unknown_webhook_address_is_404(db, client):
     assert client.post("/hooks/nope/", b"{}", content_type="application/json").status_code == 404
+
+
+def test_forged_non_ascii_signature_is_a_clean_401(account, client):
+    gateway = GatewayFactory(account=account, source__credentials={"webhook_secret": "s3cret"})
+    body = json.dumps(demo_order_payload(number=3)).encode()
+    response = client.post(
+        f"/hooks/{gateway.webhook_token}/", body, content_type="application/json", headers={SIGNATURE_HEADER: "fírma"}
+    )
+    assert response.status_code == 401
