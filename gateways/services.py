@@ -224,7 +224,8 @@ def _order_decide(*, order: Order, gateway: Gateway, data: OrderData, backfill: 
         setattr(order, field, value)
     order.backfill = backfill
     order.decision = _decision_json(decision)
-    reasons = "; ".join(reason.message for reason in decision.reasons if reason.code not in ("ok",))
+    # The engine stops at the rule that decided: that last reason is the one the order page leads with.
+    decisive = decision.reasons[-1].message if decision.reasons else ""
     waits = not (order.is_test or by_person)
     if decision.action == "emit" and not gateway.active and waits:
         order.status, order.status_reason = OrderStatus.WAITING, "La pasarela no está activa: la orden espera su activación."
@@ -236,7 +237,7 @@ def _order_decide(*, order: Order, gateway: Gateway, data: OrderData, backfill: 
         order.status, order.status_reason = OrderStatus.READY, ""
     else:
         order.status = {"skip": OrderStatus.SKIPPED, "hold": OrderStatus.HELD, "wait": OrderStatus.WAITING}[decision.action]
-        order.status_reason = reasons
+        order.status_reason = decisive
     order.save()
     if order.status == OrderStatus.READY:
         _emission_create(order=order, kind=DocumentKind.INVOICE, sale=decision.sale)
