@@ -53,9 +53,13 @@ REFUND_STATUSES = (PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED, Pay
 
 @dataclass(frozen=True)
 class Claim:
-    emission_id: int
+    emission: Emission
     attempt_id: int
     reconcile_first: bool
+
+    @property
+    def emission_id(self) -> int:
+        return self.emission.pk
 
 
 def _set_status(emission: Emission, status: str, reason: str = "", next_attempt_at=None, extra_fields=()) -> None:
@@ -82,7 +86,7 @@ def _retry_delay(failures: int) -> float | None:
 
 @transaction.atomic
 def emission_claim(*, emission_id: int) -> Claim | None:
-    emission = Emission.objects.select_for_update(of=("self",)).select_related("order").get(pk=emission_id)
+    emission = Emission.objects.select_for_update(of=("self",)).select_related("order__gateway__biller").get(pk=emission_id)
     now = timezone.now()
     if emission.status in (EmissionStatus.ISSUED, EmissionStatus.FAILED, EmissionStatus.HELD):
         return None
@@ -118,7 +122,7 @@ def emission_claim(*, emission_id: int) -> Claim | None:
     )
     emission.attempt_count = attempt.number
     _set_status(emission, EmissionStatus.ISSUING, extra_fields=("attempt_count",))
-    return Claim(emission_id=emission.id, attempt_id=attempt.id, reconcile_first=reconcile_first)
+    return Claim(emission=emission, attempt_id=attempt.id, reconcile_first=reconcile_first)
 
 
 def _fault_pause(point: str) -> None:
@@ -135,7 +139,7 @@ def emission_run(*, emission_id: int) -> Document | None:
     if claim is None:
         return None
     _fault_pause("after_claim")
-    emission = Emission.objects.select_related("order__gateway__biller").get(pk=emission_id)
+    emission = claim.emission
     adapter = biller_adapter_for(emission.order.gateway.biller)
     started = time.monotonic()
     try:
@@ -171,9 +175,9 @@ def _finish_attempt(claim: Claim, outcome: str, started: float, error: Exception
 def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcome: str) -> Document:
     emission = Emission.objects.select_for_update(of=("self",)).select_related("order__gateway__biller").get(pk=claim.emission_id)
     _finish_attempt(claim, outcome, started)
-    existing = Document.objects.filter(emission=emission).first()
-    if existing is not None:
-        return existing
+    if emission.status == EmissionStatus.ISSUED:
+        # Another worker recorded it after presuming this attempt dead: keep the one document.
+        return emission.document
     credited = None
     if emission.kind == DocumentKind.CREDIT_NOTE:
         credited = emission.order.documents.filter(kind=DocumentKind.INVOICE).order_by("-sequence").first()

@@ -7,6 +7,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 
 from billers.models import Environment, SandboxDocument
+from billers.sandbox.adapter import SandboxIssuer
 from gateways import services
 from gateways.emission import emission_run, stuck_work_requeue
 from gateways.models import Document, DocumentKind, Emission, EmissionAttempt, EmissionStatus, OrderStatus, SideEffect
@@ -447,3 +448,16 @@ def test_a_factura_over_60_lines_is_held_with_the_reason(gateway, payload):
     assert order.status == OrderStatus.HELD
     assert "60" in order.status_reason
     assert not order.emissions.exists()
+
+
+def test_a_late_answer_after_another_worker_recorded_the_document_keeps_one_document(gateway, payload, settings):
+    from gateways.emission import Outcome, _record_success, emission_claim
+
+    settings.BMS_EMISSION_LEASE_SECONDS = 0
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    emission = order.emissions.get()
+    slow_claim = emission_claim(emission_id=emission.pk)  # worker A claims, then stalls past the lease
+    recorded = emission_run(emission_id=emission.pk)  # worker B reconciles and issues
+    late = _record_success(slow_claim, SandboxIssuer(gateway.biller).find_by_reference(emission.reference), 0.0, Outcome.SUCCESS)
+    assert late == recorded
+    assert Document.objects.filter(order=order).count() == 1
