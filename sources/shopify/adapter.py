@@ -1,19 +1,22 @@
 """Shopify stores: orders arrive by signed ``orders/*`` webhooks and are read by the Shopify order parser.
 
-Only parsing and webhook reception for now; no call is made to Shopify. Polling the Admin API (for
-missed webhooks) and writing the document back to the order come later.
+An issued document is written back to the order as a metafield through the Admin API (``client.py``,
+the only code that calls Shopify). Polling the Admin API for missed webhooks comes later.
 
 Credentials: ``webhook_secret`` (the app's client secret, or the signing key of webhooks created in
-the store admin) and, during a rotation, ``previous_webhook_secret``. ``store_url`` should be the
-shop's ``https://<shop>.myshopify.com`` address, which is what deliveries name themselves by.
+the store admin) and, during a rotation, ``previous_webhook_secret``; ``access_token`` (Admin API,
+with write access to orders) for the write-back. ``store_url`` should be the shop's
+``https://<shop>.myshopify.com`` address, which is what deliveries name themselves by and where the
+Admin API answers without a redirect. Config: ``api_version`` (see ``client.py``).
 """
-from ..base import OrderSource, WebhookDelivery, WebhookReceiver
+from ..base import DocumentWriteBack, IssuedDocumentInfo, OrderSource, WebhookDelivery, WebhookReceiver
 from ..orderdata import OrderData
+from .client import ShopifyClient
 from .orders import parse_order
 from .webhooks import read_delivery
 
 
-class ShopifySource(OrderSource, WebhookReceiver):
+class ShopifySource(OrderSource, WebhookReceiver, DocumentWriteBack):
     platform = "shopify"
 
     def parse_order(self, raw: dict) -> OrderData:
@@ -23,3 +26,6 @@ class ShopifySource(OrderSource, WebhookReceiver):
         credentials = self.connection.credentials or {}
         secrets = [s for s in (credentials.get("webhook_secret"), credentials.get("previous_webhook_secret")) if s]
         return read_delivery(headers=headers, body=body, secrets=secrets, store_url=self.connection.store_url)
+
+    def push_document(self, document: IssuedDocumentInfo) -> str:
+        return ShopifyClient.for_connection(self.connection).push_document(document)
