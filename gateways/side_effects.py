@@ -8,6 +8,7 @@ import logging
 from django.conf import settings
 from django.core.mail import EmailMessage
 
+from billers.dte.display import document_name, format_clp
 from sources.base import DocumentWriteBack, IssuedDocumentInfo
 from sources.registry import source_adapter_for
 
@@ -15,11 +16,6 @@ from .models import Document, SideEffect
 from .selectors import document_filename, document_pdf
 
 logger = logging.getLogger(__name__)
-
-
-def format_clp(amount: int) -> str:
-    """Chilean thousands separator: 12.990."""
-    return f"{amount:,}".replace(",", ".")
 
 
 def _claim(document: Document, kind: str) -> bool:
@@ -71,13 +67,12 @@ def _email_buyer(document: Document) -> None:
     if not order.buyer_email:
         _set(document, SideEffect.Kind.EMAIL, SideEffect.Outcome.NOT_APPLICABLE, "La orden no trae correo del comprador.")
         return
-    name = {33: "Factura electrónica", 34: "Factura exenta electrónica", 39: "Boleta electrónica",
-            41: "Boleta exenta electrónica", 61: "Nota de crédito electrónica", 56: "Nota de débito electrónica"}.get(document.tipo_dte, f"DTE {document.tipo_dte}")
+    name = document_name(document.tipo_dte)
     message = EmailMessage(
         subject=f"{name} N° {document.folio} — pedido {order.number}",
         body=(
             f"Hola {order.buyer_name or ''},\n\nAdjuntamos su {name.lower()} N° {document.folio} "
-            f"por ${format_clp(document.mnt_total)} correspondiente al pedido {order.number}.\n"
+            f"por {format_clp(document.mnt_total)} correspondiente al pedido {order.number}.\n"
             + ("\n(Documento de certificación: sin validez tributaria.)\n" if document.certification else "")
         ),
         from_email=settings.DEFAULT_FROM_EMAIL,

@@ -38,7 +38,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from billers.dte.sale import CONSUMIDOR_FINAL_NAME, CONSUMIDOR_FINAL_RUT, Receptor, Reference, Sale, SaleLine
+from billers.dte.display import document_name, format_clp
+from billers.dte.sale import (
+    CONSUMIDOR_FINAL_NAME,
+    CONSUMIDOR_FINAL_RUT,
+    Receptor,
+    Reference,
+    Sale,
+    SaleLine,
+)
 from sources.orderdata import OrderData, OrderLine, PaymentStatus, RefundData
 
 from .engine_fields import (
@@ -60,13 +68,6 @@ BOLETA_EXENTA = 41
 FACTURA_AFECTA = 33
 FACTURA_EXENTA = 34
 NOTA_CREDITO = 61
-DOCUMENT_NAMES = {
-    BOLETA_AFECTA: "boleta electrónica",
-    BOLETA_EXENTA: "boleta exenta electrónica",
-    FACTURA_AFECTA: "factura electrónica",
-    FACTURA_EXENTA: "factura exenta electrónica",
-    NOTA_CREDITO: "nota de crédito electrónica",
-}
 EXEMPT_TYPES = {BOLETA_EXENTA, FACTURA_EXENTA}
 FACTURA_TYPES = {FACTURA_AFECTA, FACTURA_EXENTA}
 # The factura that answers a buyer's request, for each default document type.
@@ -216,7 +217,7 @@ def _emit(document_type: int, sale: Sale, rules: RuleConfig, trail: _Trail) -> D
     if manual:
         trail.note("manual_mode", "Modo manual: el documento está listo y espera que una persona apruebe su emisión.")
     else:
-        trail.note("auto_mode", f"Modo automático: se emite {DOCUMENT_NAMES[document_type]} ({document_type}).")
+        trail.note("auto_mode", f"Modo automático: se emite {document_name(document_type).lower()} ({document_type}).")
     return Decision(action=EMIT, document_type=document_type, sale=sale, reasons=trail.reasons, manual=manual)
 
 
@@ -395,24 +396,24 @@ def _billable_total(order: OrderData, rules: RuleConfig, trail: _Trail) -> int:
         billable -= gift_total
         trail.note(
             "gift_cards_excluded",
-            f"Gift cards fuera del documento ({_clp(gift_total)}): venderlas no es una venta afecta; se factura "
+            f"Gift cards fuera del documento ({format_clp(gift_total)}): venderlas no es una venta afecta; se factura "
             "cuando se usan.",
         )
     if order.tips and rules.tips_excluded:
         billable -= int(order.tips)
-        trail.note("tip_excluded", f"Propina fuera del documento ({_clp(int(order.tips))}): no es una venta.")
+        trail.note("tip_excluded", f"Propina fuera del documento ({format_clp(int(order.tips))}): no es una venta.")
     if order.shipping and not rules.shipping_as_line:
         shipping_total = sum(int(s.price - s.discount) for s in order.shipping if s.price > s.discount)
         billable -= shipping_total
         trail.note(
             "shipping_not_billed",
-            f"Despacho fuera del documento ({_clp(shipping_total)}): las reglas indican que el comercio no lo factura.",
+            f"Despacho fuera del documento ({format_clp(shipping_total)}): las reglas indican que el comercio no lo factura.",
         )
     if billable < 0:
         trail.stop(
             HOLD,
             "negative_total",
-            f"El total pagado ({_clp(paid)}) es menor que lo excluido del documento: revisar el pedido.",
+            f"El total pagado ({format_clp(paid)}) es menor que lo excluido del documento: revisar el pedido.",
         )
     if billable == 0:
         if gift_lines and rules.exclude_gift_cards and all(line.is_gift_card for line in order.lines):
@@ -422,9 +423,9 @@ def _billable_total(order: OrderData, rules: RuleConfig, trail: _Trail) -> int:
         trail.stop(
             SKIP,
             "below_minimum",
-            f"Monto a facturar {_clp(billable)} bajo el mínimo configurado ({_clp(rules.min_amount)}).",
+            f"Monto a facturar {format_clp(billable)} bajo el mínimo configurado ({format_clp(rules.min_amount)}).",
         )
-    trail.note("paid_total", f"Monto a facturar {_clp(billable)} (total pagado {_clp(paid)}).")
+    trail.note("paid_total", f"Monto a facturar {format_clp(billable)} (total pagado {format_clp(paid)}).")
     return billable
 
 
@@ -434,7 +435,7 @@ def _choose_document(order: OrderData, rules: RuleConfig, platform: str, trail: 
     choice = fields["document_choice"]
     wants_factura = _fold(choice) in _folded(rules.factura_choice_values)
     if base in FACTURA_TYPES:
-        trail.note("document_type", f"Las reglas emiten siempre {DOCUMENT_NAMES[base]} ({base}).")
+        trail.note("document_type", f"Las reglas emiten siempre {document_name(base).lower()} ({base}).")
         return base, _factura_receptor(order, fields, base, trail)
     if wants_factura:
         factura = FACTURA_FOR[base]
@@ -446,17 +447,17 @@ def _choose_document(order: OrderData, rules: RuleConfig, platform: str, trail: 
                 "se emite una boleta en su lugar.",
                 factura,
             )
-        trail.note("document_type", f"El comprador pidió factura ('{choice}'): {DOCUMENT_NAMES[factura]} ({factura}).")
+        trail.note("document_type", f"El comprador pidió factura ('{choice}'): {document_name(factura).lower()} ({factura}).")
         return factura, _factura_receptor(order, fields, factura, trail)
     if not choice and rules.factura_on_request and fields["rut"] and fields["razon_social"] and fields["giro"]:
         factura = FACTURA_FOR[base]
         trail.note(
             "document_type",
-            f"El pedido trae RUT, razón social y giro: se emite {DOCUMENT_NAMES[factura]} ({factura}).",
+            f"El pedido trae RUT, razón social y giro: se emite {document_name(factura).lower()} ({factura}).",
         )
         return factura, _factura_receptor(order, fields, factura, trail)
     chosen = f" (el comprador eligió '{choice}')" if choice else ""
-    trail.note("document_type", f"Se emite {DOCUMENT_NAMES[base]} ({base}){chosen}.")
+    trail.note("document_type", f"Se emite {document_name(base).lower()} ({base}){chosen}.")
     return base, _boleta_receptor(order, fields, trail)
 
 
@@ -558,7 +559,7 @@ def _sale_lines(order: OrderData, rules: RuleConfig, document_type: int, trail: 
         lines += _shipping_lines(order, all_exempt, trail)
     if order.tips and not rules.tips_excluded:
         lines.append(SaleLine(name=TIP_LINE_NAME, quantity=Decimal(1), unit_price=_plain(order.tips), exempt=True))
-        trail.note("tip_line", f"Propina como línea exenta ({_clp(int(order.tips))}): las reglas la incluyen.")
+        trail.note("tip_line", f"Propina como línea exenta ({format_clp(int(order.tips))}): las reglas la incluyen.")
     return tuple(lines)
 
 
@@ -579,9 +580,9 @@ def _shipping_lines(order: OrderData, all_exempt: bool, trail: _Trail) -> list[S
                 description=shipping.name,
             )
         )
-        discount = f" con descuento de {_clp(int(shipping.discount))}" if shipping.discount else ""
+        discount = f" con descuento de {format_clp(int(shipping.discount))}" if shipping.discount else ""
         trail.note(
-            "shipping", f"Despacho '{label}' como línea '{SHIPPING_LINE_NAME}': {_clp(int(shipping.price))}{discount}."
+            "shipping", f"Despacho '{label}' como línea '{SHIPPING_LINE_NAME}': {format_clp(int(shipping.price))}{discount}."
         )
     return lines
 
@@ -623,7 +624,7 @@ def _evaluate_credit_note(
     platform: str,
     trail: _Trail,
 ) -> Sale:
-    original = f"{DOCUMENT_NAMES[original_type]} N° {original_folio}"
+    original = f"{document_name(original_type).lower()} N° {original_folio}"
     _check_currency(order, trail)
     if refund.amount != refund.amount.to_integral_value():
         trail.stop(HOLD, "amount_not_integer", f"Monto devuelto con decimales en CLP ({refund.amount}): revisar.")
@@ -634,7 +635,7 @@ def _evaluate_credit_note(
         trail.stop(
             HOLD,
             "refund_exceeds_document",
-            f"La devolución ({_clp(amount)}) supera el total de la {original} ({_clp(original_total)}): revisar.",
+            f"La devolución ({format_clp(amount)}) supera el total de la {original} ({format_clp(original_total)}): revisar.",
         )
     receptor = _original_receptor(order, rules, platform, original_type, trail)
     if amount == original_total:
@@ -646,7 +647,7 @@ def _evaluate_credit_note(
         price_basis = rules.price_basis
         trail.note(
             "full_refund",
-            f"Devolución total ({_clp(amount)}): la nota de crédito anula la {original} (CodRef 1) con sus "
+            f"Devolución total ({format_clp(amount)}): la nota de crédito anula la {original} (CodRef 1) con sus "
             "mismas líneas.",
         )
     else:
@@ -659,7 +660,7 @@ def _evaluate_credit_note(
         price_basis = "gross"
         trail.note(
             "partial_refund",
-            f"Devolución parcial ({_clp(amount)} de {_clp(original_total)}): la nota de crédito corrige montos de la "
+            f"Devolución parcial ({format_clp(amount)} de {format_clp(original_total)}): la nota de crédito corrige montos de la "
             f"{original} (CodRef 3).",
         )
     return Sale(
@@ -681,7 +682,7 @@ def _refunded_gift_cards(order: OrderData, refund: RefundData, rules: RuleConfig
     gift_ids = {line.line_id for line in order.lines if line.is_gift_card}
     total = sum(int(r.amount) for r in refund.lines if r.line_id in gift_ids)
     if total:
-        trail.note("gift_card_refund", f"Devolución de gift cards ({_clp(total)}) fuera de la nota de crédito.")
+        trail.note("gift_card_refund", f"Devolución de gift cards ({format_clp(total)}) fuera de la nota de crédito.")
     return total
 
 
@@ -732,7 +733,7 @@ def _refund_lines(
     trail.note(
         "refund_amount_line",
         f"La tienda no detalla líneas que sumen lo devuelto: una línea '{PARTIAL_REFUND_LINE_NAME}' por "
-        f"{_clp(amount)}.",
+        f"{format_clp(amount)}.",
     )
     return (
         SaleLine(name=PARTIAL_REFUND_LINE_NAME, quantity=Decimal(1), unit_price=Decimal(amount), exempt=all_exempt),
@@ -749,8 +750,6 @@ def _plain(value: Decimal) -> Decimal:
     return integral if value == integral else value.normalize()
 
 
-def _clp(amount: int) -> str:
-    return "$" + f"{amount:,}".replace(",", ".")
 
 
 def _fold(text: str) -> str:

@@ -2,6 +2,8 @@
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from billers.dte.display import document_name, format_clp
+
 from .orderdata import OrderData
 
 
@@ -64,6 +66,21 @@ class IssuedDocumentInfo:
     total: int
     certification: bool
     pdf_url: str = ""
+
+
+def document_note(document: IssuedDocumentInfo) -> str:
+    """One line a person reads on the order: "Boleta electrónica N° 123 por $36.960 (certificación)"."""
+    note = f"{document_name(document.tipo_dte)} N° {document.folio} por {format_clp(document.total)}"
+    return f"{note} (certificación)" if document.certification else note
+
+
+def document_data(document: IssuedDocumentInfo) -> dict:
+    """The same document for programs: tipo, folio, total, certification and, when there is one, the PDF."""
+    data = {"tipo_dte": document.tipo_dte, "folio": document.folio, "total": document.total,
+            "certification": document.certification}
+    if document.pdf_url:
+        data["pdf_url"] = document.pdf_url
+    return data
 
 
 class DocumentWriteBack(ABC):

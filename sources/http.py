@@ -22,21 +22,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .base import IssuedDocumentInfo
 from .errors import SourceRejectedError, SourceTransientError
 
 USER_AGENT = "BillMySales/1.0"
 TIMEOUT = (5, 15)
 EXCERPT_CHARS = 300
 
-DTE_NAMES = {
-    33: "Factura electrónica",
-    34: "Factura exenta electrónica",
-    39: "Boleta electrónica",
-    41: "Boleta exenta electrónica",
-    56: "Nota de débito electrónica",
-    61: "Nota de crédito electrónica",
-}
 
 
 def _session(retries: Retry | None) -> requests.Session:
@@ -150,24 +141,3 @@ class StoreHttpClient:
             f"(respuesta: {body_excerpt(response) or 'vacía'}); pudo haberse escrito: revise la orden antes de reintentar.",
             status=response.status_code,
         )
-
-
-def format_clp(amount: int) -> str:
-    """Chilean thousands separator: 36.960."""
-    return f"{amount:,}".replace(",", ".")
-
-
-def document_note(document: IssuedDocumentInfo) -> str:
-    """One line a person reads on the order: "Boleta electrónica N° 123 por $36.960 (certificación)"."""
-    name = DTE_NAMES.get(document.tipo_dte, f"DTE {document.tipo_dte}")
-    note = f"{name} N° {document.folio} por ${format_clp(document.total)}"
-    return f"{note} (certificación)" if document.certification else note
-
-
-def document_data(document: IssuedDocumentInfo) -> dict:
-    """The same document for programs: tipo, folio, total, certification and, when there is one, the PDF."""
-    data = {"tipo_dte": document.tipo_dte, "folio": document.folio, "total": document.total,
-            "certification": document.certification}
-    if document.pdf_url:
-        data["pdf_url"] = document.pdf_url
-    return data

@@ -30,14 +30,15 @@ import datetime
 from decimal import Decimal
 
 from .amounts import IVA_RATE, round_half_up
+from .display import format_clp
 from .document import (
     BOLETA_TYPES,
     EXEMPT_TYPES,
     SUPPORTED_TYPES,
     CdgItem,
     Detalle,
-    DscRcgGlobal,
     Document,
+    DscRcgGlobal,
     Encabezado,
     IdDoc,
     Referencia,
@@ -47,7 +48,14 @@ from .document import Emisor as DocEmisor
 from .document import Receptor as DocReceptor
 from .errors import InvalidDocument, MappingRefused
 from .normalize import normalize
-from .sale import CONSUMIDOR_FINAL_NAME, CONSUMIDOR_FINAL_RUT, Emisor, Receptor, Sale, SaleLine
+from .sale import (
+    CONSUMIDOR_FINAL_NAME,
+    CONSUMIDOR_FINAL_RUT,
+    Emisor,
+    Receptor,
+    Sale,
+    SaleLine,
+)
 from .sanitize import clean_rut, fit, sanitize
 
 MAX_LINES = {33: 60, 34: 60, 56: 60, 61: 60, 39: 1000, 41: 1000}
@@ -56,10 +64,6 @@ NOTE_TYPES = frozenset({56, 61})
 _PRICE_PLACES = Decimal("0.000001")
 _MAX_DECIMAL = Decimal(10) ** 12  # Dec12_6Type: 12 integer digits
 _GROSS_FACTOR = 1 + IVA_RATE / 100
-
-
-def _pesos(value: int) -> str:
-    return f"${value:,}".replace(",", ".")
 
 
 def _refuse(code: str, message: str, **details) -> MappingRefused:
@@ -77,7 +81,7 @@ def _check_amounts(sale: Sale) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
             raise _refuse("non_integer_amount", f"{name} must be a whole number of pesos, got {value!r}.", field=name, value=str(value))
     if sale.paid_total <= 0:
-        raise _refuse("non_positive_total", f"The paid total is {_pesos(sale.paid_total)}; only orders with a positive total can be billed.", paid_total=sale.paid_total)
+        raise _refuse("non_positive_total", f"The paid total is {format_clp(sale.paid_total)}; only orders with a positive total can be billed.", paid_total=sale.paid_total)
     if sale.global_discount < 0:
         raise _refuse("negative_amount", f"The order discount is negative ({sale.global_discount}).", global_discount=sale.global_discount)
     if not sale.lines:
@@ -163,7 +167,7 @@ def _detalle(n: int, line: SaleLine, *, convert_to_gross: bool) -> Detalle:
     if discount > gross_amount:
         raise _refuse(
             "line_discount_exceeds_amount",
-            f"Line {n} ({line.name!r}): discount {_pesos(discount)} is larger than the line amount {_pesos(gross_amount)}.",
+            f"Line {n} ({line.name!r}): discount {format_clp(discount)} is larger than the line amount {format_clp(gross_amount)}.",
             line=n, discount=discount, amount=gross_amount,
         )
     name = next((text for text in (line.name, line.sku) if fit(text, 80)), f"Item {n}")
@@ -266,9 +270,9 @@ def _reconcile(doc: Document, sale: Sale) -> None:
         difference = total - sale.paid_total
         raise _refuse(
             "total_mismatch",
-            f"The document total {_pesos(total)} (net {_pesos(t.mnt_neto or 0)}, IVA {_pesos(t.iva or 0)}, "
-            f"exempt {_pesos(t.mnt_exe or 0)}) differs from the paid total {_pesos(sale.paid_total)} by "
-            f"{_pesos(abs(difference))} ({'more' if difference > 0 else 'less'} than paid).",
+            f"The document total {format_clp(total)} (net {format_clp(t.mnt_neto or 0)}, IVA {format_clp(t.iva or 0)}, "
+            f"exempt {format_clp(t.mnt_exe or 0)}) differs from the paid total {format_clp(sale.paid_total)} by "
+            f"{format_clp(abs(difference))} ({'more' if difference > 0 else 'less'} than paid).",
             document_total=total, paid_total=sale.paid_total, difference=difference,
             mnt_neto=t.mnt_neto or 0, iva=t.iva or 0, mnt_exe=t.mnt_exe or 0, price_basis=sale.price_basis,
         )

@@ -31,6 +31,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 # The same flattening verify_signatures() applies to the DD before checking FRMT.
+from .display import document_name
 from .xml import SII_NS, flattened_ted_part
 
 _S = f"{{{SII_NS}}}"
@@ -39,16 +40,6 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 TED_COLUMNS = 12
 TED_SECURITY_LEVEL = 5
 
-DOCUMENT_NAMES = {
-    33: "FACTURA ELECTRÓNICA",
-    34: "FACTURA NO AFECTA O EXENTA ELECTRÓNICA",
-    39: "BOLETA ELECTRÓNICA",
-    41: "BOLETA EXENTA ELECTRÓNICA",
-    46: "FACTURA DE COMPRA ELECTRÓNICA",
-    52: "GUÍA DE DESPACHO ELECTRÓNICA",
-    56: "NOTA DE DÉBITO ELECTRÓNICA",
-    61: "NOTA DE CRÉDITO ELECTRÓNICA",
-}
 REFERENCE_NAMES = {
     "30": "Factura",
     "32": "Factura no afecta o exenta",
@@ -264,7 +255,7 @@ def _read(documento: etree._Element) -> _Doc:
     totals += [("Monto no facturable", _money(_text(totales, "MontoNF"))), ("Total", _money(_text(totales, "MntTotal")))]
 
     return _Doc(
-        name=DOCUMENT_NAMES.get(tipo, f"DOCUMENTO TRIBUTARIO ELECTRÓNICO {tipo}"),
+        name=document_name(tipo).upper(),
         folio=_text(id_doc, "Folio"),
         fecha=_date(_text(id_doc, "FchEmis")),
         emisor_rut=_rut(_text(emisor, "RUTEmisor")),

@@ -28,9 +28,9 @@ Choices:
 import json
 import re
 
-from ..base import IssuedDocumentInfo
+from ..base import IssuedDocumentInfo, document_data, document_note
 from ..errors import SourceRejectedError
-from ..http import StoreHttpClient, document_data, document_note, https_base_url, order_path_id
+from ..http import StoreHttpClient, https_base_url, order_path_id
 
 API_VERSION = "2026-04"
 METAFIELD_NAMESPACE = "billmysales"

@@ -26,9 +26,9 @@ Choices, where the docs leave it to us (each in ``connection.config``):
 """
 import json
 
-from ..base import IssuedDocumentInfo
+from ..base import IssuedDocumentInfo, document_data, document_note
 from ..errors import SourceRejectedError
-from ..http import StoreHttpClient, document_data, document_note, https_base_url, order_path_id
+from ..http import StoreHttpClient, https_base_url, order_path_id
 
 DATA_PREFIX = "billmysales:dte"
 

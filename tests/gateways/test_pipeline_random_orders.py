@@ -2,7 +2,6 @@
 issued for exactly what the buyer paid (tips are not sales), or held / skipped with a reason; never
 an exception, never a silent mismatch."""
 import random
-from decimal import Decimal
 
 import pytest
 
