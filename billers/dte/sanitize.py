@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import fields, is_dataclass, replace
-from functools import lru_cache
 
 from cl_sii.rut import Rut
 
@@ -26,7 +25,6 @@ _PUNCTUATION = {
 _REPLACEMENT = "?"
 
 
-@lru_cache(maxsize=4096)
 def _latin1_char(ch: str) -> str:
     code = ord(ch)
     if code < 0x20 and ch not in "\t\n\r" or 0x7F <= code <= 0x9F:
@@ -41,11 +39,22 @@ def _latin1_char(ch: str) -> str:
     return _REPLACEMENT
 
 
+class _Latin1Table(dict):
+    """``str.translate`` table filled on first sight of each code point (the loop then runs in C)."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = _latin1_char(chr(code))
+        return self[code]
+
+
+_LATIN1_TABLE = _Latin1Table()
+
+
 def to_latin1(text: str) -> str:
     """``text`` with every character ISO-8859-1 cannot encode replaced (see module docstring)."""
     if text.isascii() and text.isprintable():
         return text
-    return "".join(_latin1_char(ch) for ch in text)
+    return text.translate(_LATIN1_TABLE)
 
 
 def fit(text: str | None, max_length: int) -> str | None:
