@@ -2,14 +2,17 @@
 
 lxml 6.1 with libxml2 2.14 canonicalises a *sub*-element wrongly when a default namespace is in
 scope: grandchildren get a spurious ``xmlns=""`` (``<b xmlns="urn:x"><c><d xmlns="">``), so digests
-computed that way never match what xmlsec or the SII compute. Re-parsing the element as a document
-of its own (its serialisation carries the namespace declarations in scope) and canonicalising that
-root gives the correct bytes.
+computed that way never match what xmlsec or the SII compute. Canonicalising a copy of the element
+as the root of a document of its own (the copy carries the namespace declarations in scope; its tail
+is not part of the element) gives the correct bytes. The DTEs we sign declare no namespace that is
+in scope but unused, which inclusive C14N would otherwise also render.
 """
-from lxml import etree
+from copy import deepcopy
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False, huge_tree=True)
+from lxml import etree
 
 
 def canonical(element: etree._Element) -> bytes:
-    return etree.tostring(etree.fromstring(etree.tostring(element), _PARSER), method="c14n")
+    root = deepcopy(element)
+    root.tail = None
+    return etree.tostring(etree.ElementTree(root), method="c14n")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Callable
 
 from .errors import InvalidDocument
@@ -208,16 +209,19 @@ def tag_for(f, kind: str) -> str:
     return tag
 
 
+@lru_cache(maxsize=None)
+def _field_tags(cls: type, kind: str) -> tuple[tuple[str, str], ...]:
+    """(attribute, tag) of the fields of ``cls`` that exist in ``kind``, in XSD order; once per class."""
+    return tuple((f.name, tag_for(f, kind)) for f in fields(cls) if f.metadata["only"] in (None, kind))
+
+
 def present_fields(obj, kind: str):
     """Yield (tag, value) for the fields of ``obj`` that exist in ``kind`` and are set, in XSD order."""
-    for f in fields(obj):
-        only = f.metadata["only"]
-        if only is not None and only != kind:
-            continue
-        value = getattr(obj, f.name)
+    for name, tag in _field_tags(type(obj), kind):
+        value = getattr(obj, name)
         if value is None or value == () or value == "":
             continue
-        yield tag_for(f, kind), value
+        yield tag, value
 
 
 def _json_number(value: Decimal) -> int | float | str:

@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import fields, replace
+from functools import lru_cache
 
 from cl_sii.rut import Rut
 
@@ -107,23 +108,31 @@ FIELD_LIMITS: dict[tuple[str, str], int] = {
 _UNTOUCHED = {"rut", "tpo_mov", "tpo_valor"}
 
 
+@lru_cache(maxsize=None)
+def _text_plan(cls: type) -> tuple[tuple[str, int | None, bool], ...]:
+    """(attribute, length limit, empty default) for every field sanitising looks at; once per class."""
+    return tuple(
+        (f.name, FIELD_LIMITS.get((cls.__name__, f.name)), f.default == "")
+        for f in fields(cls)
+        if f.name not in _UNTOUCHED
+    )
+
+
 def sanitize(obj):
     """Return a copy of a document (or any part of it) with every text made Latin-1 and cut to size."""
     changes = {}
-    cls = type(obj).__name__
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if isinstance(value, str) and f.name not in _UNTOUCHED:
-            limit = FIELD_LIMITS.get((cls, f.name))
+    for name, limit, empty_default in _text_plan(type(obj)):
+        value = getattr(obj, name)
+        if isinstance(value, str):
             new = fit(value, limit) if limit else (to_latin1(value).strip() or None)
-            if f.default == "" and new is None:
+            if empty_default and new is None:
                 new = ""
-        elif is_dataclass(value):
+        elif hasattr(value, "__dataclass_fields__"):
             new = sanitize(value)
-        elif isinstance(value, tuple) and value and is_dataclass(value[0]):
+        elif isinstance(value, tuple) and value and hasattr(value[0], "__dataclass_fields__"):
             new = tuple(sanitize(v) for v in value)
         else:
             continue
         if new is not value:
-            changes[f.name] = new
+            changes[name] = new
     return replace(obj, **changes) if changes else obj
