@@ -47,6 +47,12 @@ class WebhookDelivery:
     payload: dict
 
 
+def webhook_secrets(connection) -> list[str]:
+    """The connection's webhook secrets to try: the current one and, during a rotation, the previous."""
+    credentials = connection.credentials or {}
+    return [s for s in (credentials.get("webhook_secret"), credentials.get("previous_webhook_secret")) if s]
+
+
 class WebhookReceiver(ABC):
     """Adapters whose store pushes orders implement this; the gateway's webhook view calls it."""
 

@@ -9,7 +9,14 @@ with write access to orders) for the write-back. ``store_url`` should be the sho
 ``https://<shop>.myshopify.com`` address, which is what deliveries name themselves by and where the
 Admin API answers without a redirect. Config: ``api_version`` (see ``client.py``).
 """
-from ..base import DocumentWriteBack, IssuedDocumentInfo, OrderSource, WebhookDelivery, WebhookReceiver
+from ..base import (
+    DocumentWriteBack,
+    IssuedDocumentInfo,
+    OrderSource,
+    WebhookDelivery,
+    WebhookReceiver,
+    webhook_secrets,
+)
 from ..orderdata import OrderData
 from .client import ShopifyClient
 from .orders import parse_order
@@ -23,9 +30,9 @@ class ShopifySource(OrderSource, WebhookReceiver, DocumentWriteBack):
         return parse_order(raw)
 
     def webhook_delivery(self, *, headers: dict, body: bytes) -> WebhookDelivery:
-        credentials = self.connection.credentials or {}
-        secrets = [s for s in (credentials.get("webhook_secret"), credentials.get("previous_webhook_secret")) if s]
-        return read_delivery(headers=headers, body=body, secrets=secrets, store_url=self.connection.store_url)
+        return read_delivery(
+            headers=headers, body=body, secrets=webhook_secrets(self.connection), store_url=self.connection.store_url
+        )
 
     def push_document(self, document: IssuedDocumentInfo) -> str:
         return ShopifyClient.for_connection(self.connection).push_document(document)
