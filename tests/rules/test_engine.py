@@ -1,6 +1,5 @@
 """Rules engine decisions on realistic orders from each platform (table-style, no database)."""
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -24,11 +23,9 @@ from sources.multivende.orders import parse_order as parse_multivende
 from sources.orderdata import RefundData
 from sources.shopify.orders import parse_order as parse_shopify
 from sources.woocommerce.orders import parse_order as parse_woocommerce
+from tests.shared import SAMPLES_DIR, needs_samples
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("BMS_SHARED_DIR", ROOT.parent / "shared"))
-SAMPLES = SHARED / "samples"
-needs_shared = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"shared samples not found at {SAMPLES} (set BMS_SHARED_DIR)")
 PARSERS = {"shopify": parse_shopify, "woocommerce": parse_woocommerce, "multivende": parse_multivende}
 
 SHOPIFY_FACTURA = "order_paid_factura_note_attributes.json"
@@ -569,7 +566,7 @@ def test_credit_note_rejects_an_unknown_original_type():
 
 
 @pytest.mark.shared
-@needs_shared
+@needs_samples
 @pytest.mark.parametrize(
     "platform, sample, action, last_reason",
     [
@@ -579,7 +576,7 @@ def test_credit_note_rejects_an_unknown_original_type():
     ],
 )
 def test_shared_samples(platform, sample, action, last_reason):
-    order = PARSERS[platform](json.loads((SAMPLES / sample).read_text()))
+    order = PARSERS[platform](json.loads((SAMPLES_DIR / sample).read_text()))
 
     decision = decide_emission(order, RuleConfig(), platform=platform)
 
@@ -587,9 +584,9 @@ def test_shared_samples(platform, sample, action, last_reason):
 
 
 @pytest.mark.shared
-@needs_shared
+@needs_samples
 def test_shared_sample_refund_in_usd_is_held():
-    order = parse_shopify(json.loads((SAMPLES / "shopify_order_docs_example_with_refunds.json").read_text()))
+    order = parse_shopify(json.loads((SAMPLES_DIR / "shopify_order_docs_example_with_refunds.json").read_text()))
 
     decision = decide_credit_note(
         order, order.refunds[0], original_type=39, original_folio=1, original_date="2008-01-10",

@@ -1,7 +1,6 @@
 """Shopify order JSON → OrderData, on Shopify's own samples and on Chilean fixtures."""
 import copy
 import json
-import os
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -11,11 +10,9 @@ import pytest
 from sources.base import OrderParseError
 from sources.orderdata import Buyer, PaymentStatus, RefundLine, ShippingLine
 from sources.shopify.orders import parse_order
+from tests.shared import SAMPLES_DIR, needs_samples
 
 FIXTURES = Path(__file__).resolve().parents[2] / "sources" / "shopify" / "fixtures"
-SHARED = Path(os.environ.get("BMS_SHARED_DIR", Path(__file__).resolve().parents[2].parent / "shared"))
-SAMPLES = SHARED / "samples"
-needs_shared = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"shared samples not found at {SAMPLES} (set BMS_SHARED_DIR)")
 
 
 def fixture(name: str) -> dict:
@@ -27,9 +24,9 @@ def lines_of(order):
 
 
 @pytest.mark.shared
-@needs_shared
+@needs_samples
 def test_docs_example_with_refunds():
-    order = parse_order(json.loads((SAMPLES / "shopify_order_docs_example_with_refunds.json").read_text()))
+    order = parse_order(json.loads((SAMPLES_DIR / "shopify_order_docs_example_with_refunds.json").read_text()))
 
     assert (order.external_id, order.number, order.currency) == ("450789469", "#1001", "USD")
     assert order.payment_status == PaymentStatus.PENDING  # "authorized": not captured yet
@@ -68,9 +65,9 @@ def test_docs_example_with_refunds():
 
 
 @pytest.mark.shared
-@needs_shared
+@needs_samples
 def test_python_api_fixture_old_schema_without_allocations():
-    order = parse_order(json.loads((SAMPLES / "shopify_order_shopify_python_api_fixture.json").read_text()))
+    order = parse_order(json.loads((SAMPLES_DIR / "shopify_order_shopify_python_api_fixture.json").read_text()))
 
     assert (order.external_id, order.number, order.payment_status) == ("450789469", "#1001", PaymentStatus.PENDING)
     assert [line.discount for line in order.lines] == [Decimal("0"), Decimal("0"), Decimal("0")]

@@ -1,6 +1,5 @@
 """Shopify deliveries through the real webhook view: raw-body HMAC, rotation, shop check, topics, replays."""
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,10 @@ from sources.registry import SOURCE_ADAPTERS
 from sources.shopify.adapter import ShopifySource
 from sources.shopify.webhooks import read_delivery, sign
 from tests.gateways.factories import GatewayFactory
+from tests.shared import SAMPLES_DIR
 
 FIXTURES = Path(__file__).resolve().parents[2] / "sources" / "shopify" / "fixtures"
-SHARED = Path(os.environ.get("BMS_SHARED_DIR", Path(__file__).resolve().parents[2].parent / "shared"))
-PYTHON_API_SAMPLE = SHARED / "samples" / "shopify_order_shopify_python_api_fixture.json"
+PYTHON_API_SAMPLE = SAMPLES_DIR / "shopify_order_shopify_python_api_fixture.json"
 
 SECRET = "shpss_4f1c9a7e2b8d4c6a"
 OLD_SECRET = "shpss_0a9b8c7d6e5f4a3b"

@@ -1,6 +1,5 @@
 """WooCommerce REST v3 order JSON → OrderData, on the REST docs samples and on Chilean fixtures."""
 import json
-import os
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -10,11 +9,9 @@ import pytest
 from sources.base import OrderParseError
 from sources.orderdata import Buyer, PaymentStatus, RefundData, RefundLine, ShippingLine
 from sources.woocommerce.orders import parse_order
+from tests.shared import SAMPLES_DIR, needs_samples
 
 FIXTURES = Path(__file__).resolve().parents[2] / "sources" / "woocommerce" / "fixtures"
-SHARED = Path(os.environ.get("BMS_SHARED_DIR", Path(__file__).resolve().parents[2].parent / "shared"))
-SAMPLES = SHARED / "samples"
-needs_shared = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"shared samples not found at {SAMPLES} (set BMS_SHARED_DIR)")
 
 
 def fixture(name: str) -> dict:
@@ -26,9 +23,9 @@ def lines_of(order):
 
 
 @pytest.mark.shared
-@needs_shared
+@needs_samples
 def test_docs_retrieve_order_727():
-    order = parse_order(json.loads((SAMPLES / "woocommerce_order_rest_docs_v3_retrieve_727.json").read_text()))
+    order = parse_order(json.loads((SAMPLES_DIR / "woocommerce_order_rest_docs_v3_retrieve_727.json").read_text()))
 
     assert (order.external_id, order.number, order.currency) == ("727", "727", "USD")
     assert order.payment_status == PaymentStatus.PAID  # processing with date_paid
@@ -55,9 +52,9 @@ def test_docs_retrieve_order_727():
 
 
 @pytest.mark.shared
-@needs_shared
+@needs_samples
 def test_docs_list_with_refund_summaries():
-    first, second = (parse_order(raw) for raw in json.loads((SAMPLES / "woocommerce_orders_list_rest_docs_v3.json").read_text()))
+    first, second = (parse_order(raw) for raw in json.loads((SAMPLES_DIR / "woocommerce_orders_list_rest_docs_v3.json").read_text()))
 
     assert (first.external_id, first.payment_status) == ("727", PaymentStatus.PAID)
     assert (second.external_id, second.payment_status) == ("723", PaymentStatus.PARTIALLY_REFUNDED)

@@ -1,17 +1,10 @@
-import os
 from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+from tests.shared import SHARED_DIR
 
-
-def shared_dir() -> Path | None:
-    path = Path(os.environ.get("BMS_SHARED_DIR") or PROJECT_ROOT.parent / "shared")
-    return path if (path / "sii" / "xsd" / "DTE_v10.xsd").is_file() else None
-
-
-SHARED = shared_dir()
+SHARED = SHARED_DIR if (SHARED_DIR / "sii" / "xsd" / "DTE_v10.xsd").is_file() else None
 NO_SHARED_REASON = "needs the shared SII material (set BMS_SHARED_DIR; default ../shared)"
 
 
