@@ -1,19 +1,13 @@
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils.crypto import constant_time_compare
 
-from .models import Account, ApiKey, AuditLog, Membership, User, hash_api_key
+from .models import Account, ApiKey, Membership, User, hash_api_key
 
-
-def account_list_for_user(*, user: User) -> QuerySet[Account]:
-    return Account.objects.filter(memberships__user=user).order_by("name")
 
 
 def membership_get(*, user: User, account_id: int) -> Membership | None:
     return Membership.objects.select_related("account").filter(user=user, account_id=account_id).first()
 
-
-def api_key_list(*, account: Account) -> QuerySet[ApiKey]:
-    return ApiKey.objects.filter(account=account).order_by("-created_at")
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
@@ -26,9 +20,6 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
         return None
     return api_key
 
-
-def audit_log_list(*, account: Account) -> QuerySet[AuditLog]:
-    return AuditLog.objects.filter(account=account).select_related("actor")
 
 
 def account_search(*, query: str, limit: int = 20) -> list[Account]:

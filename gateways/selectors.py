@@ -16,9 +16,6 @@ def order_detail_queryset() -> QuerySet[Order]:
     )
 
 
-def order_get(*, account: Account, order_id: int) -> Order | None:
-    return order_detail_queryset().filter(account=account, pk=order_id).first()
-
 
 def order_list(*, account: Account, status: str | None = None, gateway_id: int | None = None, before_id: int | None = None, limit: int = 50) -> list[Order]:
     """Newest first, keyset-paginated by id (``before_id``): no OFFSET, no COUNT."""
@@ -36,12 +33,6 @@ def gateway_list(*, account: Account) -> QuerySet[Gateway]:
     return Gateway.objects.filter(account=account).select_related("source", "biller").order_by("name")
 
 
-def gateway_get(*, account: Account, gateway_id: int) -> Gateway | None:
-    return gateway_list(account=account).filter(pk=gateway_id).first()
-
-
-def document_list(*, account: Account, limit: int = 50) -> list[Document]:
-    return list(Document.objects.filter(account=account).select_related("order").order_by("-id")[:limit])
 
 
 def document_pdf(*, document: Document) -> bytes:

@@ -1,5 +1,6 @@
 """The interface every store adapter implements, and its errors."""
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from billers.dte.display import document_name, format_clp
@@ -47,12 +48,6 @@ class WebhookDelivery:
     payload: dict
 
 
-def webhook_secrets(connection) -> list[str]:
-    """The connection's webhook secrets to try: the current one and, during a rotation, the previous."""
-    credentials = connection.credentials or {}
-    return [s for s in (credentials.get("webhook_secret"), credentials.get("previous_webhook_secret")) if s]
-
-
 class WebhookReceiver(ABC):
     """Adapters whose store pushes orders implement this; the gateway's webhook view calls it."""
 
@@ -96,3 +91,28 @@ class DocumentWriteBack(ABC):
     def push_document(self, document: IssuedDocumentInfo) -> str:
         """Writes the document back to the store; returns a short description of what was written.
         Raises ``SourceError`` when the store refuses or cannot be reached."""
+
+
+class StoreSource(OrderSource, WebhookReceiver, DocumentWriteBack):
+    """A store that pushes signed order webhooks and takes the issued document back.
+
+    A platform names its three pieces: ``order_parser(raw)``, ``delivery_reader(headers=, body=,
+    secrets=, store_url=)`` (its ``webhooks.py``) and ``client_class`` (its ``client.py``, the only
+    code that calls the store). Secrets tried: ``webhook_secret`` and, during a rotation,
+    ``previous_webhook_secret``.
+    """
+
+    order_parser: Callable[[dict], OrderData]
+    delivery_reader: Callable[..., WebhookDelivery]
+    client_class: type
+
+    def parse_order(self, raw: dict) -> OrderData:
+        return self.order_parser(raw)
+
+    def webhook_delivery(self, *, headers: dict, body: bytes) -> WebhookDelivery:
+        credentials = self.connection.credentials or {}
+        secrets = [s for s in (credentials.get("webhook_secret"), credentials.get("previous_webhook_secret")) if s]
+        return self.delivery_reader(headers=headers, body=body, secrets=secrets, store_url=self.connection.store_url)
+
+    def push_document(self, document: IssuedDocumentInfo) -> str:
+        return self.client_class.for_connection(self.connection).push_document(document)

@@ -3,7 +3,7 @@ from rest_framework import mixins, serializers
 
 from accounts.fields import mask
 from accounts.scoping import AccountScopedViewSet
-from accounts.services import audit_log_record
+from accounts.services import connection_create, connection_update
 
 from ..models import BillerConnection
 
@@ -41,10 +41,11 @@ class BillerConnectionViewSet(
         return BillerConnection.objects.order_by("name")
 
     def perform_create(self, serializer):
-        connection = serializer.save(account=self.account)
-        audit_log_record(account=self.account, actor=self.actor, action="biller.create", obj=connection)
+        serializer.instance = connection_create(
+            model=BillerConnection, account=self.account, actor=self.actor, **serializer.validated_data
+        )
 
     def perform_update(self, serializer):
-        connection = serializer.save()
-        audit_log_record(account=self.account, actor=self.actor, action="biller.update", obj=connection,
-                         data={"fields": sorted(serializer.validated_data)})
+        serializer.instance = connection_update(
+            connection=serializer.instance, actor=self.actor, **serializer.validated_data
+        )

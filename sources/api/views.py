@@ -2,7 +2,7 @@ from rest_framework import mixins, serializers
 
 from accounts.fields import mask
 from accounts.scoping import AccountScopedViewSet
-from accounts.services import audit_log_record
+from accounts.services import connection_create, connection_update
 
 from ..models import SourceConnection
 
@@ -31,10 +31,11 @@ class SourceConnectionViewSet(
         return SourceConnection.objects.order_by("name")
 
     def perform_create(self, serializer):
-        connection = serializer.save(account=self.account)
-        audit_log_record(account=self.account, actor=self.actor, action="source.create", obj=connection)
+        serializer.instance = connection_create(
+            model=SourceConnection, account=self.account, actor=self.actor, **serializer.validated_data
+        )
 
     def perform_update(self, serializer):
-        connection = serializer.save()
-        audit_log_record(account=self.account, actor=self.actor, action="source.update", obj=connection,
-                         data={"fields": sorted(serializer.validated_data)})
+        serializer.instance = connection_update(
+            connection=serializer.instance, actor=self.actor, **serializer.validated_data
+        )

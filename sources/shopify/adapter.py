@@ -9,30 +9,14 @@ with write access to orders) for the write-back. ``store_url`` should be the sho
 ``https://<shop>.myshopify.com`` address, which is what deliveries name themselves by and where the
 Admin API answers without a redirect. Config: ``api_version`` (see ``client.py``).
 """
-from ..base import (
-    DocumentWriteBack,
-    IssuedDocumentInfo,
-    OrderSource,
-    WebhookDelivery,
-    WebhookReceiver,
-    webhook_secrets,
-)
-from ..orderdata import OrderData
+from ..base import StoreSource
 from .client import ShopifyClient
 from .orders import parse_order
 from .webhooks import read_delivery
 
 
-class ShopifySource(OrderSource, WebhookReceiver, DocumentWriteBack):
+class ShopifySource(StoreSource):
     platform = "shopify"
-
-    def parse_order(self, raw: dict) -> OrderData:
-        return parse_order(raw)
-
-    def webhook_delivery(self, *, headers: dict, body: bytes) -> WebhookDelivery:
-        return read_delivery(
-            headers=headers, body=body, secrets=webhook_secrets(self.connection), store_url=self.connection.store_url
-        )
-
-    def push_document(self, document: IssuedDocumentInfo) -> str:
-        return ShopifyClient.for_connection(self.connection).push_document(document)
+    order_parser = staticmethod(parse_order)
+    delivery_reader = staticmethod(read_delivery)
+    client_class = ShopifyClient

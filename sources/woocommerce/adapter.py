@@ -9,30 +9,14 @@ and, during a rotation, ``previous_webhook_secret``; ``consumer_key`` and ``cons
 key with write access) for the write-back. ``store_url`` is the site's home URL, over HTTPS. Config:
 ``query_string_auth`` and ``rest_prefix`` (see ``client.py``).
 """
-from ..base import (
-    DocumentWriteBack,
-    IssuedDocumentInfo,
-    OrderSource,
-    WebhookDelivery,
-    WebhookReceiver,
-    webhook_secrets,
-)
-from ..orderdata import OrderData
+from ..base import StoreSource
 from .client import WooCommerceClient
 from .orders import parse_order
 from .webhooks import read_delivery
 
 
-class WooCommerceSource(OrderSource, WebhookReceiver, DocumentWriteBack):
+class WooCommerceSource(StoreSource):
     platform = "woocommerce"
-
-    def parse_order(self, raw: dict) -> OrderData:
-        return parse_order(raw)
-
-    def webhook_delivery(self, *, headers: dict, body: bytes) -> WebhookDelivery:
-        return read_delivery(
-            headers=headers, body=body, secrets=webhook_secrets(self.connection), store_url=self.connection.store_url
-        )
-
-    def push_document(self, document: IssuedDocumentInfo) -> str:
-        return WooCommerceClient.for_connection(self.connection).push_document(document)
+    order_parser = staticmethod(parse_order)
+    delivery_reader = staticmethod(read_delivery)
+    client_class = WooCommerceClient

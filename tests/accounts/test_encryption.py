@@ -70,3 +70,12 @@ def test_api_never_shows_credentials(api_client, account):
     body = api_client.get(f"/api/v1/sources/{source.pk}/").json()
     assert "shpat_0123456789abcdef" not in str(body)
     assert body["credentials_masked"]["access_token"].endswith("cdef")
+
+
+def test_credentials_sent_again_are_merged_and_the_change_audited(api_client, account):
+    source = SourceConnectionFactory(account=account, credentials={"access_token": "shpat_old", "webhook_secret": "whsec"})
+    response = api_client.patch(f"/api/v1/sources/{source.pk}/", {"credentials": {"access_token": "shpat_new"}}, format="json")
+    assert response.status_code == 200, response.content
+    source.refresh_from_db()
+    assert source.credentials == {"access_token": "shpat_new", "webhook_secret": "whsec"}
+    assert account.audit_logs.filter(action="sourceconnection.update", object_id=str(source.pk)).exists()
