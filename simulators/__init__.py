@@ -3,4 +3,6 @@
 Tests start them in-process, ``make demo`` and ``bench/`` run them as processes:
 ``python -m simulators <name> --port N``. ``SIMULATORS`` names each one's class; see ``base.py``.
 """
-SIMULATORS: dict[str, str] = {}
+SIMULATORS: dict[str, str] = {
+    "shopify": "simulators.shopify:ShopifySimulator",
+}
