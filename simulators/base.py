@@ -160,6 +160,12 @@ class Faults:
         return fired
 
 
+class _Server(ThreadingHTTPServer):
+    # Benchmarks open hundreds of connections at once; the default listen backlog (5) drops them.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class _Dropped(Exception):
     """Close the connection without an answer."""
 
@@ -201,8 +207,7 @@ class Simulator:
 
     def start(self) -> Simulator:
         handler = _handler_for(self)
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server((self.host, self.port), handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"sim-{self.name}", daemon=True)
         self._thread.start()
