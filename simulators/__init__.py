@@ -6,4 +6,5 @@ Tests start them in-process, ``make demo`` and ``bench/`` run them as processes:
 SIMULATORS: dict[str, str] = {
     "shopify": "simulators.shopify:ShopifySimulator",
     "woocommerce": "simulators.woocommerce:WooCommerceSimulator",
+    "libredte": "simulators.libredte:LibreDTESimulator",
 }
