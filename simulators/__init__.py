@@ -6,5 +6,6 @@ Tests start them in-process, ``make demo`` and ``bench/`` run them as processes:
 SIMULATORS: dict[str, str] = {
     "shopify": "simulators.shopify:ShopifySimulator",
     "woocommerce": "simulators.woocommerce:WooCommerceSimulator",
+    "multivende": "simulators.multivende:MultivendeSimulator",
     "libredte": "simulators.libredte:LibreDTESimulator",
 }
