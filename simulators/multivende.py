@@ -30,6 +30,14 @@ Tributarios"), its 2026 integration challenge ("El rps … es de 5") and integra
 - Webhooks carry only ``{"CheckoutId": ..., "OauthClient": {"client_id": ...}}``, unsigned: a hint to
   re-read the checkout.
 
+Control routes (JSON bodies, under ``/_sim``): ``POST /settings`` (any of ``DEFAULT_SETTINGS``),
+``POST /consent`` (``deny``, ``merchant_id``), ``POST /merchants`` (``name``), ``POST /checkouts``
+(``count``, ``document``, ``origin``, ``payment_status``, ``merchant_id``, ``sold_at``, ``updated_at``,
+``checkout`` overrides), ``POST /checkouts/<id>/pay|cancel|update``, ``POST /webhook`` (``checkout_id``),
+``POST /expire-tokens`` (``access``, ``refresh``, ``merchant_id``), ``POST /sync-documents``,
+``POST /deliveries``. ``GET /_sim/state`` shows merchants, checkouts, the billing documents and files
+written back, tokens and every webhook hint with its status.
+
 Assumptions where nothing public says (each a setting or a control where cheap):
 
 - ``state`` is echoed back (``echo_state``, default true). A denied consent redirects with

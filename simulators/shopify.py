@@ -19,7 +19,9 @@ What is simulated, from Shopify's documentation and Shopify/shopify-app-js (``li
   ``client_id`` and ``redirect_uri``, plays the merchant's consent, and redirects 302 to ``redirect_uri``
   with ``code, hmac, host, shop, state, timestamp``. ``hmac`` is the hex HMAC-SHA256, keyed with the
   client secret, of the other parameters sorted by name and joined as the URL's own query string
-  (``k=v`` percent-encoded, ``&``-joined), which is what shopify-app-js recomputes.
+  (``k=v`` percent-encoded, ``&``-joined), which is what shopify-app-js recomputes. ``code``, ``host``,
+  ``shop`` and ``timestamp`` never need encoding, so only an app ``state`` with reserved characters
+  makes the encoded and the decoded readings differ.
 - ``POST /admin/oauth/access_token`` (JSON or form): the code exchange (codes are single use; a replay
   answers 400 ``invalid_request`` "The authorization code was not found or was already used"), with
   ``expiring: "1"`` for an expiring offline token (``expires_in`` 3600, ``refresh_token``,
@@ -69,6 +71,17 @@ The same order is served by the GraphQL API (``gid://shopify/Order/N``, UTC ``Da
 and by webhooks (numeric ``id``, shop-local timestamps, money as ``"54990.00"`` strings), both derived
 from one stored record. The legacy REST ``POST/GET /admin/api/<v>/orders/<id>/metafields.json`` is
 also served (existing custom apps still use it) and writes the same metafields as ``metafieldsSet``.
+
+Control routes (JSON bodies, under ``/_sim``): ``POST /app`` (any ``App`` field), ``POST /consent``
+(``deny``, ``tamper_hmac``, ``timestamp_offset`` seconds), ``POST /shops`` (``shop``), and per shop
+``POST /shops/<shop>/...``: ``orders`` (``count``, ``document`` boleta|factura, ``financial_status``
+paid|pending, ``rut_field`` note_attributes|localized_fields|both, ``created_at``, ``order`` overrides),
+``orders/<id>/pay|update|edit|refund|cancel``, ``uninstall``, ``compliance`` (``topic``),
+``legacy-token`` (``scope``), ``expire-tokens`` (``access``, ``refresh``), ``bucket``
+(``maximum_available``, ``restore_rate``, ``currently_available``), ``launch`` (the signed app URL of an
+App Store install); ``POST /deliveries`` (``drop_rate``, ``duplicate_rate``, ``timeout``) and
+``GET /deliveries``. ``GET /_sim/state`` shows shops, orders, metafields written, subscriptions, tokens,
+throttle status and every delivery with its status.
 
 Assumptions where Shopify's documentation is silent, each cheap to change:
 

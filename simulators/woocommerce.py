@@ -56,6 +56,14 @@ run) and ``duplicate_rate`` (sent twice).
 Order events and topics: create → ``order.created``; pay (``processing`` with ``date_paid``), complete,
 refund, cancel, update → ``order.updated``.
 
+Control routes (JSON bodies, under ``/_sim``): ``POST /settings`` (any setting below, plus ``deny``,
+``strip_authorization``, ``missing_key_answer``, ``callback_timeout``, ``home_url``), ``POST /keys``
+(``permissions``: keys as a merchant would paste them), ``POST /orders`` (``count``, ``document``,
+``status``, ``created_at``, ``order`` overrides), ``POST /orders/<id>/pay|complete|refund|cancel|update``
+(``amount`` and ``reason`` for refunds), ``POST /deliveries`` (``drop_rate``, ``duplicate_rate``,
+``timeout``). ``GET /_sim/state`` shows keys, orders, the notes written back, webhooks with
+``failure_count``, the wc-auth handshakes and every delivery with its status.
+
 Assumptions where the sources are silent, each a setting:
 
 - The site is served over HTTPS (``ssl``): the loopback HTTP stands for TLS terminated in front of
