@@ -22,6 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@touch $(STAMP)
 
 test: venv
+	$(PY) -m ruff check .
 	bash scripts/ensure_system_deps.sh
 	$(PY) scripts/testenv.py -- $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -9,7 +9,20 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["InvalidToken", "decrypt", "encrypt", "fernet", "reset_fernet_cache"]
+__all__ = ["InvalidToken", "check_encryption_keys", "decrypt", "encrypt", "fernet", "reset_fernet_cache"]
+
+
+def check_encryption_keys(keys) -> None:
+    """Raises ``ImproperlyConfigured`` naming ``FIELD_ENCRYPTION_KEYS`` when a key is not a Fernet key."""
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEYS: key {position} of {len(keys)} is not a valid Fernet key "
+                "(32 bytes, url-safe base64; generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)."
+            ) from None
 
 
 @lru_cache(maxsize=1)

@@ -110,15 +110,15 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"{self.name} (bms_{self.prefix}_…)"
+
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
 
     def allows_write(self) -> bool:
         return self.scope == ApiKeyScope.WRITE
-
-    def __str__(self) -> str:
-        return f"{self.name} (bms_{self.prefix}_…)"
 
 
 class AuditLog(models.Model):

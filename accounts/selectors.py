@@ -4,7 +4,6 @@ from django.utils.crypto import constant_time_compare
 from .models import Account, ApiKey, Membership, User, hash_api_key
 
 
-
 def membership_get(*, user: User, account_id: int) -> Membership | None:
     return Membership.objects.select_related("account").filter(user=user, account_id=account_id).first()
 

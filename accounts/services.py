@@ -82,29 +82,3 @@ def support_access_open(*, staff_user: User, account: Account, reason: str = "")
         obj=account,
         data={"reason": reason},
     )
-
-
-@transaction.atomic
-def connection_create(*, model, account: Account, actor: Actor, **fields):
-    """Creates a store or biller connection of ``account`` (credentials are encrypted by the field)."""
-    connection = model(account=account, **fields)
-    connection.full_clean()
-    connection.save()
-    audit_log_record(account=account, actor=actor, action=f"{model._meta.model_name}.create", obj=connection)
-    return connection
-
-
-@transaction.atomic
-def connection_update(*, connection, actor: Actor, **fields):
-    """Changes the given fields; credentials sent are merged into the stored ones, never echoed back."""
-    if "credentials" in fields:
-        fields["credentials"] = {**(connection.credentials or {}), **fields["credentials"]}
-    for name, value in fields.items():
-        setattr(connection, name, value)
-    connection.full_clean()
-    connection.save()
-    audit_log_record(
-        account=connection.account, actor=actor, action=f"{connection._meta.model_name}.update", obj=connection,
-        data={"fields": sorted(fields)},
-    )
-    return connection

@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from billers.dte import build_document, build_dte_xml, default_schema_dir, validate_dte_xml  # noqa: E402
-from billers.dte.credentials import test_signer  # noqa: E402
-from billers.dte.sale import Emisor, Receptor, Sale, SaleLine  # noqa: E402
+from billers.dte import build_document, build_dte_xml, default_schema_dir, validate_dte_xml
+from billers.dte.credentials import test_signer
+from billers.dte.sale import Emisor, Receptor, Sale, SaleLine
 
 EMISOR = Emisor(rut="76192083-9", razon_social="Tienda Ñuñoa SpA", giro="Venta al por menor", acteco=479100,
                 address="Av. Irarrázaval 123", comuna="Ñuñoa")
@@ -24,7 +24,9 @@ RECEPTOR = Receptor(rut="60803000-K", razon_social="Servicio de Impuestos Intern
                     address="Teatinos 120", comuna="Santiago")
 LINES = tuple(SaleLine(f"Producto {i} con nombre largo ✓", Decimal(i % 3 + 1), Decimal(1990 + 1000 * i), discount=100 * (i % 2))
               for i in range(9)) + (SaleLine("Despacho", Decimal(1), Decimal(3990)),)
-SALE = Sale(tipo_dte=33, lines=LINES, paid_total=sum(int(l.quantity * l.unit_price) - l.discount for l in LINES), receptor=RECEPTOR)
+SALE = Sale(
+    tipo_dte=33, lines=LINES, paid_total=sum(int(line.quantity * line.unit_price) - line.discount for line in LINES), receptor=RECEPTOR
+)
 
 
 def one(folio: int, signer, schema_dir) -> None:

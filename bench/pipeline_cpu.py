@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billmysales.settings.test")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -28,8 +28,8 @@ from gateways.emission import emission_run  # noqa: E402
 from gateways.models import Document, Gateway  # noqa: E402
 from gateways.services import order_ingest  # noqa: E402
 from rules.models import RuleSet  # noqa: E402
-from sources.demo.adapter import demo_order_payload  # noqa: E402
 from sources.models import SourceConnection  # noqa: E402
+from sources.shopify.samples import sample_order  # noqa: E402
 
 
 def make_gateway() -> Gateway:
@@ -47,7 +47,7 @@ def make_gateway() -> Gateway:
 
 def run(gateway: Gateway, start: int, count: int) -> None:
     for number in range(start, start + count):
-        order = order_ingest(gateway=gateway, raw=demo_order_payload(number=number))
+        order = order_ingest(gateway=gateway, raw=sample_order(number=number))
         emission_run(emission_id=order.emissions.get().pk)
 
 

@@ -1,26 +1,27 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.fields import EncryptedJSONField
 from accounts.models import TenantModel
 
 
-class Provider(models.TextChoices):
-    SANDBOX = "sandbox", "Sandbox (built-in)"
-    LIBREDTE = "libredte", "LibreDTE"
-    BHEXPRESS = "bhexpress", "BHEXPRESS"
-    WEBFACTURA = "webfactura", "webFactura"
+def provider_choices():
+    # The registry owns the vocabulary; imported late because the Sandbox adapter uses these models.
+    from .registry import provider_choices
+
+    return provider_choices()
 
 
 class Environment(models.TextChoices):
-    CERTIFICATION = "certification", "Certificación"
-    PRODUCTION = "production", "Producción"
+    CERTIFICATION = "certification", _("Certificación")
+    PRODUCTION = "production", _("Producción")
 
 
 class BillerConnection(TenantModel):
     """The merchant's account at an electronic-invoicing provider; several sources may share one."""
 
     name = models.CharField(max_length=120)
-    provider = models.CharField(max_length=20, choices=Provider.choices)
+    provider = models.CharField(_("facturador"), max_length=20, choices=provider_choices)
     environment = models.CharField(max_length=16, choices=Environment.choices, default=Environment.CERTIFICATION)
     emisor_rut = models.CharField("RUT emisor", max_length=12)
     emisor_razon_social = models.CharField(max_length=100)

@@ -1,15 +1,34 @@
-"""Stored provider name → adapter class."""
-from .base import DocumentIssuer
-from .sandbox.adapter import SandboxIssuer
+"""Stored provider name → adapter class: the registry owns the vocabulary of billers.
 
-BILLER_ADAPTERS: dict[str, type[DocumentIssuer]] = {
-    "sandbox": SandboxIssuer,
+A provider can be stored on a connection only when an adapter is registered here (the model's
+choices, the API and the forms read this dict), and adding a biller is a new package plus one line.
+"""
+from billmysales.integrations.errors import RejectedError
+
+from .base import BillerAdapter
+from .sandbox.adapter import SandboxAdapter
+
+BILLER_ADAPTERS: dict[str, type[BillerAdapter]] = {
+    adapter.provider: adapter for adapter in (SandboxAdapter,)
 }
 
 
-def biller_adapter_for(connection) -> DocumentIssuer:
+class BillerNotRegistered(RejectedError, LookupError):
+    """A connection names a provider with no adapter (a row written before the adapter was removed)."""
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    return [(provider, adapter.display_name()) for provider, adapter in BILLER_ADAPTERS.items()]
+
+
+def biller_adapter_class(provider: str) -> type[BillerAdapter]:
     try:
-        adapter_class = BILLER_ADAPTERS[connection.provider]
+        return BILLER_ADAPTERS[provider]
     except KeyError:
-        raise LookupError(f"No adapter for biller {connection.provider!r}") from None
-    return adapter_class(connection)
+        raise BillerNotRegistered(
+            f"El facturador de tipo {provider!r} no está disponible en esta versión: no se puede emitir con él."
+        ) from None
+
+
+def biller_adapter_for(connection) -> BillerAdapter:
+    return biller_adapter_class(connection.provider)(connection)

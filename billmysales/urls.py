@@ -12,7 +12,10 @@ from gateways.api.views import DocumentViewSet, GatewayViewSet, OrderViewSet
 from gateways.webhooks import inbound_webhook
 from sources.api.views import SourceConnectionViewSet
 
+# No format-suffix routes (``/gateways/1/activate.json``): JSON is the only format, and the suffix
+# reached action methods as an unexpected argument.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("sources", SourceConnectionViewSet, basename="source")
 router.register("billers", BillerConnectionViewSet, basename="biller")

@@ -7,6 +7,12 @@
 3. Call the biller with no transaction open.
 4. Record the result under the lock: a ``Document`` (unique per order, kind and sequence), or a retry
    with backoff for transient errors, or a failure with the biller's message.
+
+Whatever the adapter does, nothing stays "issuing" for ever: a biller whose adapter is not available
+holds the emission with that reason; an unexpected error is recorded like a timeout (the call may
+have reached the biller), retried with backoff after looking the document up, and fails once the
+retries are spent; a document the biller issued differently from what we asked fails the emission
+with both sets of figures and is never re-sent.
 """
 import logging
 import random
@@ -16,26 +22,33 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from billers.base import IssuedDocument, IssueRequest, RejectedBillerError, TransientBillerError
+from billers.base import (
+    BillerMismatch,
+    Checkpoint,
+    IssuedDocument,
+    IssueRequest,
+    RejectedBillerError,
+    TransientBillerError,
+    UnsupportedFeature,
+)
+from billers.dte.errors import MappingRefused
 from billers.dte.sale_json import sale_from_dict
-from billers.registry import biller_adapter_for
+from billers.registry import BillerNotRegistered, biller_adapter_for
 from sources.orderdata import PaymentStatus
 
+from .dispatch import emission_enqueue, refunds_enqueue, side_effects_enqueue
 from .models import (
     Document,
     DocumentKind,
     Emission,
     EmissionAttempt,
     EmissionStatus,
-    InboundEvent,
     Order,
     OrderStatus,
     SideEffect,
 )
-from .services import emission_enqueue, enqueue_after_commit, inbound_event_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +69,7 @@ class Claim:
     emission: Emission
     attempt_id: int
     reconcile_first: bool
+    checkpoint: dict
 
     @property
     def emission_id(self) -> int:
@@ -119,10 +133,12 @@ def emission_claim(*, emission_id: int) -> Claim | None:
             "lines": len(emission.sale["lines"]),
             "reconcile_first": reconcile_first,
         },
+        # A multi-step biller continues from the last step an earlier attempt recorded.
+        checkpoint=last.checkpoint if last else {},
     )
     emission.attempt_count = attempt.number
     _set_status(emission, EmissionStatus.ISSUING, extra_fields=("attempt_count",))
-    return Claim(emission=emission, attempt_id=attempt.id, reconcile_first=reconcile_first)
+    return Claim(emission=emission, attempt_id=attempt.id, reconcile_first=reconcile_first, checkpoint=attempt.checkpoint)
 
 
 def _fault_pause(point: str) -> None:
@@ -140,26 +156,48 @@ def emission_run(*, emission_id: int) -> Document | None:
         return None
     _fault_pause("after_claim")
     emission = claim.emission
-    adapter = biller_adapter_for(emission.order.gateway.biller)
     started = time.monotonic()
+    checkpoint = Checkpoint(claim.checkpoint, saver=lambda data: _save_checkpoint(claim, data))
     try:
+        adapter = biller_adapter_for(emission.order.gateway.biller)
         if claim.reconcile_first:
-            found = adapter.find_by_reference(emission.reference)
+            found = adapter.find_by_reference(emission.reference, checkpoint)
             if found is not None:
                 return _record_success(claim, found, started, Outcome.RECONCILED)
-        request = IssueRequest(sale=sale_from_dict(emission.sale), reference=emission.reference, fecha=timezone.localdate())
-        issued = adapter.issue(request)
+        request = IssueRequest(
+            sale=sale_from_dict(emission.sale), reference=emission.reference, fecha=timezone.localdate(),
+            prepared=emission.prepared,
+        )
+        issued = adapter.issue(request, checkpoint)
         _fault_pause("after_biller_answer")
     except TransientBillerError as exc:
         _record_transient(claim, exc, started)
         return None
-    except RejectedBillerError as exc:
+    except (RejectedBillerError, MappingRefused) as exc:
         _record_rejected(claim, exc, started)
         return None
-    except NotImplementedError as exc:
-        _record_held(claim, f"The biller cannot look documents up by reference ({exc}); check it by hand.", started)
+    except BillerMismatch as exc:
+        _record_failed(claim, exc, started, Outcome.MISMATCH, exc.message)
+        return None
+    except BillerNotRegistered as exc:
+        _record_held(claim, exc.message, started, exc)
+        return None
+    except UnsupportedFeature as exc:
+        _record_held(
+            claim, f"No se sabe si el documento se emitió: {exc.message} Revise en el facturador y reintente u omita "
+            "la orden.", started, exc,
+        )
+        return None
+    except Exception as exc:  # an adapter bug or an unforeseen answer: the call may have reached the biller
+        logger.exception("account=%s emission=%s unexpected error in the biller adapter", emission.account_id, emission.id)
+        _record_transient(claim, TransientBillerError(f"Error inesperado: {type(exc).__name__}: {exc}"), started, Outcome.UNKNOWN)
         return None
     return _record_success(claim, issued, started, Outcome.SUCCESS)
+
+
+def _save_checkpoint(claim: Claim, data: dict) -> None:
+    # Outside any transaction (no transaction is open across the biller call), so it is committed now.
+    EmissionAttempt.objects.filter(pk=claim.attempt_id).update(checkpoint=data)
 
 
 def _finish_attempt(claim: Claim, outcome: str, started: float, error: Exception | None = None) -> None:
@@ -167,7 +205,7 @@ def _finish_attempt(claim: Claim, outcome: str, started: float, error: Exception
         outcome=outcome,
         duration_ms=int((time.monotonic() - started) * 1000),
         error_class=type(error).__name__ if error else "",
-        error_message=str(error)[:2000] if error else "",
+        error_message=(getattr(error, "message", None) or str(error))[:2000] if error else "",
     )
 
 
@@ -204,12 +242,10 @@ def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcom
     SideEffect.objects.bulk_create(
         [SideEffect(account_id=emission.account_id, document=document, kind=kind) for kind in SideEffect.Kind.values]
     )
-    from .tasks import document_side_effects_task, order_refunds_task
-
-    enqueue_after_commit(document_side_effects_task, (document.id,))
+    side_effects_enqueue(document.id)
     if emission.kind == DocumentKind.INVOICE and emission.order.payment_status in REFUND_STATUSES:
         # Refunds that arrived while the invoice was in flight become credit notes now.
-        enqueue_after_commit(order_refunds_task, (emission.order_id,))
+        refunds_enqueue(emission.order_id)
     logger.info(
         "account=%s order=%s issued DTE %s folio %s (%s)",
         emission.account_id, emission.order_id, document.tipo_dte, document.folio, outcome,
@@ -218,9 +254,9 @@ def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcom
 
 
 @transaction.atomic
-def _record_transient(claim: Claim, exc: TransientBillerError, started: float) -> None:
+def _record_transient(claim: Claim, exc: TransientBillerError, started: float, outcome: str = Outcome.TRANSIENT) -> None:
     emission = Emission.objects.select_for_update().get(pk=claim.emission_id)
-    _finish_attempt(claim, Outcome.TRANSIENT, started, exc)
+    _finish_attempt(claim, outcome, started, exc)
     failures = emission.attempts.filter(outcome__in=[Outcome.TRANSIENT, Outcome.UNKNOWN]).count()
     delay = _retry_delay(failures)
     if delay is None:
@@ -233,46 +269,21 @@ def _record_transient(claim: Claim, exc: TransientBillerError, started: float) -
     logger.warning("account=%s emission=%s transient error, retry in %.0fs: %s", emission.account_id, emission.id, delay, exc)
 
 
-@transaction.atomic
-def _record_rejected(claim: Claim, exc: RejectedBillerError, started: float) -> None:
-    emission = Emission.objects.select_for_update().get(pk=claim.emission_id)
-    _finish_attempt(claim, Outcome.REJECTED, started, exc)
-    _set_status(emission, EmissionStatus.FAILED, f"Rechazado por el facturador: {exc.message}")
-    logger.warning("account=%s emission=%s rejected: %s", emission.account_id, emission.id, exc)
+def _record_rejected(claim: Claim, exc: RejectedBillerError | MappingRefused, started: float) -> None:
+    _record_failed(claim, exc, started, Outcome.REJECTED, f"Rechazado por el facturador: {exc.message}")
 
 
 @transaction.atomic
-def _record_held(claim: Claim, reason: str, started: float) -> None:
+def _record_failed(claim: Claim, exc: Exception, started: float, outcome: str, reason: str) -> None:
     emission = Emission.objects.select_for_update().get(pk=claim.emission_id)
-    _finish_attempt(claim, Outcome.UNKNOWN, started)
+    _finish_attempt(claim, outcome, started, exc)
+    _set_status(emission, EmissionStatus.FAILED, reason)
+    logger.warning("account=%s emission=%s %s: %s", emission.account_id, emission.id, outcome, exc)
+
+
+@transaction.atomic
+def _record_held(claim: Claim, reason: str, started: float, exc: Exception) -> None:
+    emission = Emission.objects.select_for_update().get(pk=claim.emission_id)
+    _finish_attempt(claim, Outcome.UNKNOWN, started, exc)
     _set_status(emission, EmissionStatus.HELD, reason)
-
-
-def stuck_work_requeue() -> dict:
-    """The sweeper: re-queues whatever a lost broker message or a dead worker left behind.
-
-    Each row it re-queues is stamped, so a backlog that is merely waiting in the broker is sent again
-    at most once per threshold, not on every sweep.
-    """
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.BMS_STUCK_AFTER_SECONDS)
-    with transaction.atomic():
-        events = list(
-            InboundEvent.objects.filter(processed_at__isnull=True, received_at__lt=stale)
-            .filter(Q(requeued_at__isnull=True) | Q(requeued_at__lt=stale))
-            .values_list("pk", flat=True)[:1000]
-        )
-        InboundEvent.objects.filter(pk__in=events).update(requeued_at=now)
-        emissions = list(
-            Emission.objects.filter(
-                Q(status=EmissionStatus.PENDING, updated_at__lt=stale)
-                & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=stale))
-                | Q(status=EmissionStatus.ISSUING, updated_at__lt=now - _lease())
-            ).values_list("pk", flat=True)[:1000]
-        )
-        Emission.objects.filter(pk__in=emissions).update(updated_at=now)
-        for event_id in events:
-            inbound_event_enqueue(event_id)
-        for emission_id in emissions:
-            emission_enqueue(emission_id)
-    return {"events": len(events), "emissions": len(emissions)}
+    logger.warning("account=%s emission=%s held: %s", emission.account_id, emission.id, reason)

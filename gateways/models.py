@@ -1,6 +1,7 @@
 import secrets
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TenantModel
 from billers.models import BillerConnection
@@ -35,12 +36,27 @@ class Gateway(TenantModel):
 
 
 class InboundEvent(TenantModel):
-    """A raw delivery from a store (webhook or poll), committed before we answer 2xx."""
+    """A raw delivery from a store (webhook or poll), committed before we answer 2xx.
+
+    An event whose order cannot be read is ``rejected`` with the reason (field and problem) and shown to
+    the merchant as an unread order; one whose processing crashed ``BMS_INGEST_MAX_ATTEMPTS`` times is
+    ``failed`` (parked) with the last error. Both can be reprocessed after a fix.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pendiente")
+        PROCESSED = "processed", _("Procesado")
+        REJECTED = "rejected", _("No leído")
+        FAILED = "failed", _("Falló al procesar")
 
     gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="inbound_events")
     delivery_id = models.CharField(max_length=120)
     topic = models.CharField(max_length=60, blank=True)
-    payload = models.JSONField()
+    # The order object; None when the authentic body could not be read as one (kept in ``body_text``).
+    payload = models.JSONField(null=True, blank=True)
+    body_text = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     # Last time the sweeper queued it again (it was not processed in time).
@@ -49,7 +65,10 @@ class InboundEvent(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["gateway", "delivery_id"], name="unique_inbound_delivery")]
-        indexes = [models.Index(fields=["processed_at", "received_at"])]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="inbound_sweeper"),
+            models.Index(fields=["gateway", "status", "-id"], name="inbound_unread"),
+        ]
 
 
 class OrderStatus(models.TextChoices):
@@ -122,6 +141,8 @@ class Emission(TenantModel):
     status_reason = models.TextField(blank=True)
     # The Sale (billers.dte.sale) as JSON, fixed when the emission is created.
     sale = models.JSONField()
+    # What the biller adapter's ``check`` prepared from the sale (e.g. the DTE), sent at issue time.
+    prepared = models.JSONField(default=dict, blank=True)
     # For credit notes: the store's refund id, so a repeated refund event creates nothing new.
     refund_external_id = models.CharField(max_length=100, blank=True)
     attempt_count = models.PositiveIntegerField(default=0)
@@ -177,10 +198,13 @@ class EmissionAttempt(TenantModel):
         REJECTED = "rejected", "Rechazado"
         RECONCILED = "reconciled", "Conciliado con el facturador"
         UNKNOWN = "unknown", "Resultado desconocido"
+        MISMATCH = "mismatch", "El facturador emitió otro documento"
 
     emission = models.ForeignKey(Emission, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveIntegerField()
     request_summary = models.JSONField(default=dict)
+    # A multi-step biller's progress (e.g. LibreDTE's temporary document), carried to the next attempt.
+    checkpoint = models.JSONField(default=dict, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
     error_class = models.CharField(max_length=120, blank=True)
     error_message = models.TextField(blank=True)

@@ -5,7 +5,7 @@ from django.db.models import Prefetch, QuerySet
 from accounts.models import Account
 from billers.dte.pdf import render_pdf
 
-from .models import Document, Emission, Gateway, Order
+from .models import Document, Emission, Gateway, InboundEvent, Order
 
 
 def order_detail_queryset() -> QuerySet[Order]:
@@ -17,7 +17,9 @@ def order_detail_queryset() -> QuerySet[Order]:
 
 
 
-def order_list(*, account: Account, status: str | None = None, gateway_id: int | None = None, before_id: int | None = None, limit: int = 50) -> list[Order]:
+def order_list(
+    *, account: Account, status: str | None = None, gateway_id: int | None = None, before_id: int | None = None, limit: int = 50
+) -> list[Order]:
     """Newest first, keyset-paginated by id (``before_id``): no OFFSET, no COUNT."""
     qs = Order.objects.filter(account=account)
     if status:
@@ -31,6 +33,45 @@ def order_list(*, account: Account, status: str | None = None, gateway_id: int |
 
 def gateway_list(*, account: Account) -> QuerySet[Gateway]:
     return Gateway.objects.filter(account=account).select_related("source", "biller").order_by("name")
+
+
+UNREAD_STATUSES = (InboundEvent.Status.REJECTED, InboundEvent.Status.FAILED)
+
+
+def unread_event_list(*, account: Account, gateway_id: int | None = None, limit: int = 50) -> list[InboundEvent]:
+    """Deliveries whose order could not be read, or whose processing failed: newest first."""
+    qs = InboundEvent.objects.filter(account=account, status__in=UNREAD_STATUSES)
+    if gateway_id:
+        qs = qs.filter(gateway_id=gateway_id)
+    return list(qs.select_related("gateway").order_by("-id")[:limit])
+
+
+def unread_event_get(*, account: Account, gateway: Gateway, event_id: str) -> InboundEvent | None:
+    if not str(event_id).isdigit():
+        return None
+    return InboundEvent.objects.filter(account=account, gateway=gateway, pk=int(event_id)).first()
+
+
+def unread_event_count(*, account: Account, gateway_id: int | None = None) -> int:
+    qs = InboundEvent.objects.filter(account=account, status__in=UNREAD_STATUSES)
+    if gateway_id:
+        qs = qs.filter(gateway_id=gateway_id)
+    return qs.count()
+
+
+SECRET_KEY_HINTS = ("secret", "token", "password", "clave", "api_key", "apikey", "hash")
+
+
+def masked_payload(value):
+    """A raw order as people may see it: values under keys that look like secrets are masked."""
+    if isinstance(value, dict):
+        return {
+            key: "••••••••" if any(hint in str(key).lower() for hint in SECRET_KEY_HINTS) else masked_payload(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [masked_payload(item) for item in value]
+    return value
 
 
 

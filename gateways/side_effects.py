@@ -10,7 +10,7 @@ from django.core.mail import EmailMessage
 
 from billers.dte.display import document_name, format_clp
 from sources.base import DocumentWriteBack, IssuedDocumentInfo
-from sources.registry import source_adapter_for
+from sources.registry import SourceNotRegistered, source_adapter_for
 
 from .models import Document, SideEffect
 from .selectors import document_filename, document_pdf
@@ -39,16 +39,27 @@ def document_side_effects_run(*, document_id: int) -> None:
         _set(document, SideEffect.Kind.WEBHOOK, SideEffect.Outcome.NOT_APPLICABLE, "No hay webhooks salientes configurados.")
 
 
+def document_note(document: Document) -> str:
+    """One line a person reads on the order: "Boleta electrónica N° 123 por $36.960 (certificación)"."""
+    note = f"{document_name(document.tipo_dte)} N° {document.folio} por {format_clp(document.mnt_total)}"
+    return f"{note} (certificación)" if document.certification else note
+
+
 def _write_back(document: Document) -> None:
     source = document.order.gateway.source
-    adapter = source_adapter_for(source)
+    try:
+        adapter = source_adapter_for(source)
+    except SourceNotRegistered as exc:
+        _set(document, SideEffect.Kind.STORE_WRITEBACK, SideEffect.Outcome.FAILED, exc.message)
+        return
     if not isinstance(adapter, DocumentWriteBack):
         _set(document, SideEffect.Kind.STORE_WRITEBACK, SideEffect.Outcome.NOT_APPLICABLE,
              f"El origen {source.get_platform_display()} no admite escribir el documento de vuelta.")
         return
     info = IssuedDocumentInfo(
         order_external_id=document.order.external_id, tipo_dte=document.tipo_dte, folio=document.folio,
-        total=document.mnt_total, certification=document.certification, pdf_url=document.pdf_url,
+        total=document.mnt_total, certification=document.certification, note=document_note(document),
+        pdf_url=document.pdf_url,
     )
     try:
         written = adapter.push_document(info)

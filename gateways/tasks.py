@@ -1,8 +1,9 @@
 """Thin Celery tasks: ids in, one service call. Retries of biller errors are the emission's own
-business (recorded per attempt, with backoff), so these tasks do not auto-retry on biller errors."""
+business (recorded per attempt, with backoff), and crashed ingests are the ingest service's, so these
+tasks never auto-retry. They are published by name from ``gateways.dispatch``."""
 from celery import shared_task
 
-from . import emission, services, side_effects
+from . import emission, services, side_effects, sweeper
 
 
 @shared_task(acks_late=True)
@@ -27,4 +28,4 @@ def document_side_effects_task(document_id: int) -> None:
 
 @shared_task
 def sweep_stuck_orders_task() -> dict:
-    return emission.stuck_work_requeue()
+    return sweeper.stuck_work_requeue()

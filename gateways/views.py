@@ -1,4 +1,6 @@
 """Dashboard pages for gateways, orders and documents. Views call selectors and services only."""
+import json
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -9,14 +11,13 @@ from django.views.generic import DetailView, TemplateView
 from accounts.models import WRITE_ROLES
 from accounts.scoping import AccountScopedViewMixin
 from accounts.services import Actor
-
-from . import selectors, services
 from rules.forms import RuleSetForm
 from rules.models import RuleSet
 from rules.services import effective_field_mapping, ruleset_update
+from sources.registry import SourceNotRegistered, source_adapter_class
 
+from . import selectors, services
 from .models import Document, Gateway, OrderStatus
-from .test_sale import gateway_test_sale
 
 
 def _actor(request) -> Actor:
@@ -106,8 +107,18 @@ class GatewayDetailView(AccountScopedViewMixin, DetailView):
             return redirect("gateway-detail", pk=gateway.pk)
         action = request.POST.get("action")
         if action == "test_sale":
-            report = gateway_test_sale(gateway=gateway, actor=_actor(request))
+            report = services.gateway_test_sale(gateway=gateway, actor=_actor(request))
             request.session["test_sale_report"] = report.as_dict()
+        elif action == "reprocess":
+            event = selectors.unread_event_get(account=self.account, gateway=gateway, event_id=request.POST.get("event", ""))
+            if event is None:
+                messages.error(request, "Entrega no encontrada.")
+            else:
+                try:
+                    services.inbound_event_reprocess(event=event, actor=_actor(request))
+                    messages.success(request, "La entrega se volverá a leer.")
+                except ValueError as exc:
+                    messages.error(request, str(exc))
         elif action == "activate":
             services.gateway_activate(gateway=gateway, actor=_actor(request))
             messages.success(request, "Pasarela activada.")
@@ -119,6 +130,11 @@ class GatewayDetailView(AccountScopedViewMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["test_sale_report"] = self.request.session.pop("test_sale_report", None)
+        context["unread_events"] = [
+            (event, json.dumps(selectors.masked_payload(event.payload), ensure_ascii=False, indent=1)[:20000]
+             if event.payload is not None else event.body_text[:20000])
+            for event in selectors.unread_event_list(account=self.account, gateway_id=self.object.pk, limit=20)
+        ]
         return context
 
 
@@ -134,11 +150,17 @@ class GatewayRulesView(AccountScopedViewMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.setdefault("form", RuleSetForm(instance=self.object.ruleset))
-        context["defaults"] = effective_field_mapping(ruleset=self.object.ruleset, platform=self.object.source.platform)
+        try:
+            defaults = source_adapter_class(self.object.source.platform).default_field_mapping
+        except SourceNotRegistered:
+            defaults = {}
+        context["defaults"] = effective_field_mapping(ruleset=self.object.ruleset, field_defaults=defaults)
         return context
 
     def post(self, request, pk):
         self.object = self.get_object()
+        # The form writes what was posted onto its instance even when invalid: give it its own copy, so
+        # the page re-rendered with the errors still shows the saved rules.
         form = RuleSetForm(request.POST, instance=RuleSet.objects.get(pk=self.object.ruleset_id))
         if not _may_write(request):
             messages.error(request, "Su rol solo permite ver.")
@@ -167,5 +189,6 @@ class DocumentFileView(AccountScopedViewMixin, View):
             response = HttpResponse(selectors.document_pdf(document=document), content_type="application/pdf")
         else:
             response = HttpResponse(bytes(document.xml), content_type="application/xml; charset=ISO-8859-1")
-        response["Content-Disposition"] = f'attachment; filename="{selectors.document_filename(document=document, extension=self.extension)}"'
+        filename = selectors.document_filename(document=document, extension=self.extension)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

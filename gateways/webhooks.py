@@ -1,13 +1,21 @@
-"""The pipeline's front door: stores POST orders here. Verify, commit the raw event, answer fast."""
+"""The pipeline's front door: stores POST orders here. Verify, commit the raw event, answer fast.
+
+Answers: 404 for an unknown address; 400 when the gateway's store does not push (or its adapter is not
+available); 401 for a missing or wrong signature; 413 for a body over ``BMS_MAX_BODY_BYTES``; 200 for a
+delivery stored (also when its authentic body cannot be read: it is kept as an unread order with the
+reason, for the merchant) or deliberately ignored (pings, topics we do not act on); 503 when the event
+could not be committed, so the store delivers again.
+"""
 import logging
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from sources.base import WebhookIgnored, WebhookReceiver, WebhookRejected
-from sources.registry import source_adapter_for
+from sources.registry import SourceNotRegistered, source_adapter_for
 
 from .models import Gateway
 from .services import inbound_event_receive
@@ -15,29 +23,44 @@ from .services import inbound_event_receive
 logger = logging.getLogger(__name__)
 
 
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
 @csrf_exempt
 @require_POST
 def inbound_webhook(request, token: str):
     gateway = Gateway.objects.select_related("source").filter(webhook_token=token).first()
     if gateway is None:
-        return JsonResponse({"error": "Unknown webhook address."}, status=404)
-    adapter = source_adapter_for(gateway.source)
+        return _error("Dirección de webhook desconocida.", 404)
+    try:
+        adapter = source_adapter_for(gateway.source)
+    except SourceNotRegistered as exc:
+        logger.warning("account=%s gateway=%s webhook for an unavailable source: %s", gateway.account_id, gateway.pk, exc)
+        return _error(exc.message, 400)
     if not isinstance(adapter, WebhookReceiver):
-        return JsonResponse({"error": f"{gateway.source.get_platform_display()} does not push webhooks."}, status=400)
+        return _error(f"{gateway.source.get_platform_display()} no envía webhooks a esta dirección.", 400)
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > settings.BMS_MAX_BODY_BYTES:
+        return _error(f"El cuerpo supera el máximo de {settings.BMS_MAX_BODY_BYTES} bytes.", 413)
     try:
         delivery = adapter.webhook_delivery(headers=request.headers, body=request.body)
     except WebhookRejected as exc:
         logger.warning("account=%s gateway=%s webhook rejected: %s", gateway.account_id, gateway.pk, exc)
-        return JsonResponse({"error": str(exc)}, status=exc.status)
+        return _error(exc.message, exc.status)
     except WebhookIgnored as exc:
         logger.info("account=%s gateway=%s webhook ignored: %s", gateway.account_id, gateway.pk, exc)
-        return JsonResponse({"received": True, "ignored": str(exc)})
+        return JsonResponse({"received": True, "ignored": exc.message})
     try:
         event, created = inbound_event_receive(
-            gateway=gateway, delivery_id=delivery.delivery_id, topic=delivery.topic, payload=delivery.payload
+            gateway=gateway, delivery_id=delivery.delivery_id, topic=delivery.topic, payload=delivery.payload,
+            problem=delivery.problem, body_text=delivery.body_text,
         )
     except DatabaseError:
         logger.exception("account=%s gateway=%s could not store webhook", gateway.account_id, gateway.pk)
         # Not acknowledged: the store will deliver again.
-        return JsonResponse({"error": "Temporarily unable to accept the delivery."}, status=503)
-    return JsonResponse({"received": True, "duplicate": not created, "event": event.pk})
+        return _error("No se pudo guardar la entrega por ahora; reintente.", 503)
+    answer = {"received": True, "duplicate": not created, "event": event.pk}
+    if delivery.problem:
+        answer["unreadable"] = delivery.problem
+    return JsonResponse(answer)

@@ -35,7 +35,7 @@ Choices where the spec leaves room (also in the README):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from billers.dte.display import document_name, format_clp
@@ -47,13 +47,20 @@ from billers.dte.sale import (
     Sale,
     SaleLine,
 )
+from billers.dte.types import (
+    BOLETA_AFECTA,
+    DOCUMENT_TYPES,
+    EXEMPT_TYPES,
+    FACTURA_FOR,
+    FACTURA_TYPES,
+    NOTA_CREDITO,
+)
 from sources.orderdata import OrderData, OrderLine, PaymentStatus, RefundData
 
 from .engine_fields import (
     MAPPED_FIELDS,
     FieldMappingError,
     compile_expression,
-    default_field_mapping,
     parse_rut,
     read_fields,
 )
@@ -63,26 +70,11 @@ SKIP = "skip"
 HOLD = "hold"
 WAIT = "wait"
 
-BOLETA_AFECTA = 39
-BOLETA_EXENTA = 41
-FACTURA_AFECTA = 33
-FACTURA_EXENTA = 34
-NOTA_CREDITO = 61
-EXEMPT_TYPES = {BOLETA_EXENTA, FACTURA_EXENTA}
-FACTURA_TYPES = {FACTURA_AFECTA, FACTURA_EXENTA}
-# The factura that answers a buyer's request, for each default document type.
-FACTURA_FOR = {
-    BOLETA_AFECTA: FACTURA_AFECTA,
-    BOLETA_EXENTA: FACTURA_EXENTA,
-    FACTURA_AFECTA: FACTURA_AFECTA,
-    FACTURA_EXENTA: FACTURA_EXENTA,
-}
 # Consumidor final and extranjero: placeholders, never a factura receptor.
 GENERIC_RUTS = {CONSUMIDOR_FINAL_RUT, "55555555-5"}
 SHIPPING_LINE_NAME = "Despacho"
 TIP_LINE_NAME = "Propina"
 PARTIAL_REFUND_LINE_NAME = "Devolución parcial"
-MAX_DTE_LINES = 60
 PAID_STATUSES = {PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED}
 FACTURA_REQUIRED = (
     ("razon_social", "razón social"),
@@ -98,7 +90,7 @@ class RuleConfig:
 
     default_document_type: int = BOLETA_AFECTA
     factura_on_request: bool = True
-    # Overrides of ``default_field_mapping(platform)``: field name → JMESPath over the raw order.
+    # Overrides of the store's default field mapping: field name → JMESPath over the raw order.
     field_mapping: dict[str, str] = field(default_factory=dict)
     factura_choice_values: tuple[str, ...] = ("factura", "factura electrónica", "factura electronica")
     paid_only: bool = True
@@ -173,11 +165,24 @@ class _Trail:
         raise _Stopped(action, document_type)
 
 
-def decide_emission(order: OrderData, rules: RuleConfig, *, platform: str, backfill: bool = False) -> Decision:
-    """Decides the first document of ``order``. ``backfill`` lets orders older than ``start_at`` through."""
+@dataclass(frozen=True)
+class OriginalDocument:
+    """The issued document a credit note corrects."""
+
+    tipo_dte: int
+    folio: int
+    fecha: str  # ISO date
+    total: int
+
+
+def decide_emission(
+    order: OrderData, rules: RuleConfig, *, field_defaults: dict[str, str], backfill: bool = False
+) -> Decision:
+    """Decides the first document of ``order``. ``field_defaults`` is the store's own buyer-field mapping
+    (the rules' ``field_mapping`` overrides it); ``backfill`` lets orders older than ``start_at`` through."""
     trail = _Trail()
     try:
-        document_type, sale = _evaluate_emission(order, rules, platform, backfill, trail)
+        document_type, sale = _evaluate_emission(order, rules, field_defaults, backfill, trail)
     except _Stopped as stopped:
         return Decision(action=stopped.action, document_type=stopped.document_type, reasons=trail.reasons)
     return _emit(document_type, sale, rules, trail)
@@ -187,26 +192,21 @@ def decide_credit_note(
     order: OrderData,
     refund: RefundData,
     *,
-    original_type: int,
-    original_folio: int,
-    original_date: str,
-    original_total: int,
+    original: OriginalDocument,
     rules: RuleConfig,
-    platform: str,
+    field_defaults: dict[str, str],
 ) -> Decision:
-    """Decides the credit note (61) for ``refund`` of an order billed as ``original_type`` N° ``original_folio``.
+    """Decides the credit note (61) for ``refund`` of an order billed as ``original``.
 
     A refund of the whole document total annuls it (CodRef 1, same lines); a smaller one corrects
     amounts (CodRef 3) with the refunded lines, or one "Devolución parcial" line when the store does
     not say which lines or their amounts do not add up to the money returned.
     """
-    if original_type not in FACTURA_FOR:
-        raise ValueError(f"original_type must be one of 33, 34, 39, 41, got {original_type!r}")
+    if original.tipo_dte not in FACTURA_FOR:
+        raise ValueError(f"original.tipo_dte must be one of 33, 34, 39, 41, got {original.tipo_dte!r}")
     trail = _Trail()
     try:
-        sale = _evaluate_credit_note(
-            order, refund, original_type, original_folio, original_date, original_total, rules, platform, trail
-        )
+        sale = _evaluate_credit_note(order, refund, original, rules, field_defaults, trail)
     except _Stopped as stopped:
         return Decision(action=stopped.action, document_type=stopped.document_type, reasons=trail.reasons)
     return _emit(NOTA_CREDITO, sale, rules, trail)
@@ -222,7 +222,7 @@ def _emit(document_type: int, sale: Sale, rules: RuleConfig, trail: _Trail) -> D
 
 
 def _evaluate_emission(
-    order: OrderData, rules: RuleConfig, platform: str, backfill: bool, trail: _Trail
+    order: OrderData, rules: RuleConfig, field_defaults: dict[str, str], backfill: bool, trail: _Trail
 ) -> tuple[int, Sale]:
     _check_test_order(order, rules, trail)
     _check_cancelled(order, trail)
@@ -232,12 +232,13 @@ def _evaluate_emission(
     _check_currency(order, trail)
     _check_whole_pesos(order, trail)
     billable = _billable_total(order, rules, trail)
-    document_type, receptor = _choose_document(order, rules, platform, trail)
+    document_type, receptor = _choose_document(order, rules, field_defaults, trail)
     lines = _sale_lines(order, rules, document_type, trail)
-    if len(lines) > MAX_DTE_LINES:
+    max_lines = DOCUMENT_TYPES[document_type].max_lines
+    if len(lines) > max_lines:
         trail.note(
             "many_lines",
-            f"El pedido tiene {len(lines)} líneas (un DTE admite {MAX_DTE_LINES}): se pasan todas y el armado "
+            f"El pedido tiene {len(lines)} líneas (este documento admite {max_lines}): se pasan todas y el armado "
             "del documento las agrupa o rechaza el pedido con el motivo; nunca se cortan.",
         )
     _note_price_basis(order, rules, trail)
@@ -429,8 +430,10 @@ def _billable_total(order: OrderData, rules: RuleConfig, trail: _Trail) -> int:
     return billable
 
 
-def _choose_document(order: OrderData, rules: RuleConfig, platform: str, trail: _Trail) -> tuple[int, Receptor]:
-    fields = _buyer_fields(order, rules, platform, trail)
+def _choose_document(
+    order: OrderData, rules: RuleConfig, field_defaults: dict[str, str], trail: _Trail
+) -> tuple[int, Receptor]:
+    fields = _buyer_fields(order, rules, field_defaults, trail)
     base = rules.default_document_type
     choice = fields["document_choice"]
     wants_factura = _fold(choice) in _folded(rules.factura_choice_values)
@@ -461,8 +464,10 @@ def _choose_document(order: OrderData, rules: RuleConfig, platform: str, trail: 
     return base, _boleta_receptor(order, fields, trail)
 
 
-def _buyer_fields(order: OrderData, rules: RuleConfig, platform: str, trail: _Trail) -> dict[str, str]:
-    mapping = {**default_field_mapping(platform), **rules.field_mapping}
+def _buyer_fields(
+    order: OrderData, rules: RuleConfig, field_defaults: dict[str, str], trail: _Trail
+) -> dict[str, str]:
+    mapping = {**field_defaults, **rules.field_mapping}
     try:
         return read_fields(order.raw, mapping)
     except FieldMappingError as exc:
@@ -616,52 +621,49 @@ def _note_price_basis(order: OrderData, rules: RuleConfig, trail: _Trail) -> Non
 def _evaluate_credit_note(
     order: OrderData,
     refund: RefundData,
-    original_type: int,
-    original_folio: int,
-    original_date: str,
-    original_total: int,
+    original: OriginalDocument,
     rules: RuleConfig,
-    platform: str,
+    field_defaults: dict[str, str],
     trail: _Trail,
 ) -> Sale:
-    original = f"{document_name(original_type).lower()} N° {original_folio}"
+    named = f"{document_name(original.tipo_dte).lower()} N° {original.folio}"
     _check_currency(order, trail)
     if refund.amount != refund.amount.to_integral_value():
         trail.stop(HOLD, "amount_not_integer", f"Monto devuelto con decimales en CLP ({refund.amount}): revisar.")
     amount = int(refund.amount) - _refunded_gift_cards(order, refund, rules, trail)
     if amount <= 0:
         trail.stop(SKIP, "nothing_to_credit", "La devolución no tiene monto que acreditar.")
-    if amount > original_total:
+    if amount > original.total:
         trail.stop(
             HOLD,
             "refund_exceeds_document",
-            f"La devolución ({format_clp(amount)}) supera el total de la {original} ({format_clp(original_total)}): revisar.",
+            f"La devolución ({format_clp(amount)}) supera el total de la {named} ({format_clp(original.total)}): revisar.",
         )
-    receptor = _original_receptor(order, rules, platform, original_type, trail)
-    if amount == original_total:
+    receptor = _original_receptor(order, rules, field_defaults, original.tipo_dte, trail)
+    if amount == original.total:
         reference = Reference(
-            tipo_doc=original_type, folio=original_folio, fecha=original_date, cod_ref=1, razon="Anula documento"
+            tipo_doc=original.tipo_dte, folio=original.folio, fecha=original.fecha, cod_ref=1, razon="Anula documento"
         )
-        lines = _sale_lines(order, rules, original_type, trail)
+        lines = _sale_lines(order, rules, original.tipo_dte, trail)
         global_discount = int(order.global_discount)
         price_basis = rules.price_basis
         trail.note(
             "full_refund",
-            f"Devolución total ({format_clp(amount)}): la nota de crédito anula la {original} (CodRef 1) con sus "
+            f"Devolución total ({format_clp(amount)}): la nota de crédito anula la {named} (CodRef 1) con sus "
             "mismas líneas.",
         )
     else:
         reference = Reference(
-            tipo_doc=original_type, folio=original_folio, fecha=original_date, cod_ref=3, razon="Devolución parcial"
+            tipo_doc=original.tipo_dte, folio=original.folio, fecha=original.fecha, cod_ref=3, razon="Devolución parcial"
         )
-        lines = _refund_lines(order, refund, rules, original_type, amount, trail)
+        lines = _refund_lines(order, refund, rules, original.tipo_dte, amount, trail)
         global_discount = 0
         # Refund amounts are the money returned to the buyer, i.e. gross.
         price_basis = "gross"
         trail.note(
             "partial_refund",
-            f"Devolución parcial ({format_clp(amount)} de {format_clp(original_total)}): la nota de crédito corrige montos de la "
-            f"{original} (CodRef 3).",
+            f"Devolución parcial ({format_clp(amount)} de {format_clp(original.total)}): la nota de crédito corrige "
+            f"montos de la {named} (CodRef 3).",
         )
     return Sale(
         tipo_dte=NOTA_CREDITO,
@@ -687,9 +689,9 @@ def _refunded_gift_cards(order: OrderData, refund: RefundData, rules: RuleConfig
 
 
 def _original_receptor(
-    order: OrderData, rules: RuleConfig, platform: str, original_type: int, trail: _Trail
+    order: OrderData, rules: RuleConfig, field_defaults: dict[str, str], original_type: int, trail: _Trail
 ) -> Receptor:
-    fields = _buyer_fields(order, rules, platform, trail)
+    fields = _buyer_fields(order, rules, field_defaults, trail)
     if original_type in FACTURA_TYPES:
         return _factura_receptor(order, fields, NOTA_CREDITO, trail)
     return _boleta_receptor(order, fields, trail)
@@ -762,4 +764,4 @@ def _folded(values) -> set[str]:
 
 def _aware(moment: datetime) -> datetime:
     # Stores that send local times without offset are read as UTC, so comparisons never fail.
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

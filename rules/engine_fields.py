@@ -2,8 +2,9 @@
 
 No Chilean store platform has RUT, razón social or giro fields; checkout plugins and apps put them in
 ``note_attributes`` (Shopify), ``meta_data`` (WooCommerce) or the billing object (Multivende), under
-names that vary by store. So each field is a JMESPath expression the merchant can override, and
-``default_field_mapping(platform)`` gives the names Chilean stores commonly use.
+names that vary by store. So each field is a JMESPath expression the merchant can override; each store
+package declares the names its stores commonly use (``default_field_mapping`` in ``sources/<platform>/``),
+and the engine receives that mapping.
 
 An expression may return a list of candidates (a multi-select such as ``[a, b, c]``): the first
 usable one wins. For ``rut`` that is the first valid RUT, else the first value that looks like a RUT
@@ -31,75 +32,6 @@ RUT_LIKE = re.compile(r"\d[\d.\s]*-?\s*[\dkK]")
 
 class FieldMappingError(Exception):
     """A field expression failed on this order (e.g. ``join`` over a number)."""
-
-
-def _named(collection: str, key: str, names: list[str], value: str = "value") -> str:
-    quoted = ", ".join(f"'{name}'" for name in names)
-    return f"{collection}[?contains([{quoted}], {key})].{value} | [0]"
-
-
-def _shopify_note(names: list[str]) -> str:
-    return _named("note_attributes", "name", names)
-
-
-def _woo_meta(key: str) -> str:
-    return f"meta_data[?key=='{key}'].value | [0]"
-
-
-_SHOPIFY = {
-    "rut": "[{}, billing_address.company, billing_address.address2]".format(
-        _shopify_note(["rut", "RUT", "Rut", "rut_empresa", "RUT Empresa", "RUT empresa"])
-    ),
-    "razon_social": "[{}, billing_address.company]".format(
-        _shopify_note(["razon_social", "Razón social", "Razón Social", "Razon social", "Razon Social"])
-    ),
-    "giro": _shopify_note(["giro", "Giro"]),
-    "address": "[{}, join(' ', map(&to_string(@), [billing_address.address1, billing_address.address2][?@]))]".format(
-        _shopify_note(["direccion", "Dirección", "Direccion", "Dirección de facturación"])
-    ),
-    "comuna": "[{}, billing_address.city]".format(_shopify_note(["comuna", "Comuna"])),
-    "email": "[email, contact_email, customer.email]",
-    "document_choice": _shopify_note(
-        ["tipo_documento", "Tipo de documento", "Tipo documento", "documento", "Documento", "Boleta o factura"]
-    ),
-}
-
-_WOOCOMMERCE = {
-    # The company RUT first: stores that ask for both use it for facturas.
-    "rut": f"[{_woo_meta('_billing_RUT_Empresa')}, {_woo_meta('_billing_rut_empresa')}, {_woo_meta('_billing_rut')}]",
-    "razon_social": f"[{_woo_meta('_billing_razon_social')}, billing.company]",
-    "giro": _woo_meta("_billing_giro"),
-    "address": "join(' ', map(&to_string(@), [billing.address_1, billing.address_2][?@]))",
-    "comuna": f"[{_woo_meta('_billing_comuna')}, billing.city]",
-    "email": "billing.email",
-    "document_choice": f"[{_woo_meta('_billing_documento')}, {_woo_meta('_billing_tipo_documento')}]",
-}
-
-_MULTIVENDE = {
-    "rut": "[BillingAddress.taxId, Client.taxId]",
-    "razon_social": "[BillingAddress.businessName, BillingAddress.fullName]",
-    "giro": "BillingAddress.businessActivity",
-    "address": "join(' ', map(&to_string(@), [BillingAddress.address_1, BillingAddress.address_2][?@]))",
-    "comuna": "[BillingAddress.commune, BillingAddress.city]",
-    "email": "Client.email",
-    "document_choice": "BillingAddress.documentType",
-}
-
-_DEFAULTS = {
-    "shopify": _SHOPIFY,
-    # The built-in Demo store produces Shopify-shaped orders.
-    "demo": _SHOPIFY,
-    "woocommerce": _WOOCOMMERCE,
-    "multivende": _MULTIVENDE,
-}
-
-
-def default_field_mapping(platform: str) -> dict[str, str]:
-    """The JMESPath expression for each of ``MAPPED_FIELDS`` that suits ``platform``'s order JSON."""
-    try:
-        return dict(_DEFAULTS[platform])
-    except KeyError:
-        raise ValueError(f"No default field mapping for platform {platform!r}") from None
 
 
 @lru_cache(maxsize=512)

@@ -1,43 +1,51 @@
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TenantModel
+from billers.dte.types import BOLETA_AFECTA, DOCUMENT_TYPES, SALE_TYPES
 
-
-class DocumentType(models.IntegerChoices):
-    BOLETA_AFECTA = 39, "Boleta afecta (39)"
-    BOLETA_EXENTA = 41, "Boleta exenta (41)"
-    FACTURA_AFECTA = 33, "Factura afecta (33)"
-    FACTURA_EXENTA = 34, "Factura exenta (34)"
+DOCUMENT_TYPE_CHOICES = [(code, f"{DOCUMENT_TYPES[code].short_name} ({code})") for code in SALE_TYPES]
 
 
 class PriceBasis(models.TextChoices):
-    GROSS = "gross", "Solo ítems afectos con precio bruto (IVA incluido)"
-    NET = "net", "Precios netos (sin IVA)"
+    GROSS = "gross", _("Solo ítems afectos con precio bruto (IVA incluido)")
+    NET = "net", _("Precios netos (sin IVA)")
 
 
 class Mode(models.TextChoices):
-    AUTO = "auto", "Automático"
-    MANUAL = "manual", "Manual"
+    AUTO = "auto", _("Automático")
+    MANUAL = "manual", _("Manual")
+
+
+def validate_text_list(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError(_("Debe ser una lista de textos."))
+
+
+def validate_text_mapping(value) -> None:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValidationError(_("Debe ser un objeto de campo → expresión (textos)."))
 
 
 class RuleSet(TenantModel):
     """A gateway's billing rules; evaluated by the pure engine in ``rules.engine``."""
 
-    default_document_type = models.PositiveSmallIntegerField(choices=DocumentType.choices, default=DocumentType.BOLETA_AFECTA)
+    default_document_type = models.PositiveSmallIntegerField(choices=DOCUMENT_TYPE_CHOICES, default=BOLETA_AFECTA)
     factura_on_request = models.BooleanField(default=True)
     # Name → JMESPath expression over the raw order JSON; empty uses the platform's defaults.
-    field_mapping = models.JSONField(default=dict, blank=True)
-    factura_choice_values = models.JSONField(default=list, blank=True)
+    field_mapping = models.JSONField(default=dict, blank=True, validators=[validate_text_mapping])
+    factura_choice_values = models.JSONField(default=list, blank=True, validators=[validate_text_list])
     paid_only = models.BooleanField(default=True)
     min_amount = models.PositiveIntegerField(default=0)
-    exclude_tags = models.JSONField(default=list, blank=True)
-    exclude_skus = models.JSONField(default=list, blank=True)
-    exclude_channels = models.JSONField(default=list, blank=True)
+    exclude_tags = models.JSONField(default=list, blank=True, validators=[validate_text_list])
+    exclude_skus = models.JSONField(default=list, blank=True, validators=[validate_text_list])
+    exclude_channels = models.JSONField(default=list, blank=True, validators=[validate_text_list])
     start_at = models.DateTimeField(null=True, blank=True)
     price_basis = models.CharField(max_length=8, choices=PriceBasis.choices, default=PriceBasis.GROSS)
     shipping_as_line = models.BooleanField(default=True)
-    exempt_skus = models.JSONField(default=list, blank=True)
-    exempt_tags = models.JSONField(default=list, blank=True)
+    exempt_skus = models.JSONField(default=list, blank=True, validators=[validate_text_list])
+    exempt_tags = models.JSONField(default=list, blank=True, validators=[validate_text_list])
     exclude_gift_cards = models.BooleanField(default=True)
     tips_excluded = models.BooleanField(default=True)
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.AUTO)

@@ -8,14 +8,13 @@ from django.db import transaction
 from accounts.services import Actor, audit_log_record
 from sources.orderdata import OrderData, RefundData
 
-from .engine import Decision, RuleConfig, decide_credit_note, decide_emission
-from .engine_fields import default_field_mapping
+from .engine import Decision, OriginalDocument, RuleConfig, decide_credit_note, decide_emission
 from .models import RuleSet
 
 
-def effective_field_mapping(*, ruleset: RuleSet, platform: str) -> dict[str, str]:
-    """The platform's defaults overlaid with the merchant's own expressions (what the engine uses)."""
-    return {**default_field_mapping(platform), **(ruleset.field_mapping or {})}
+def effective_field_mapping(*, ruleset: RuleSet, field_defaults: dict[str, str]) -> dict[str, str]:
+    """The store's default buyer-field mapping overlaid with the merchant's own expressions (what the engine uses)."""
+    return {**field_defaults, **(ruleset.field_mapping or {})}
 
 
 def ruleset_config(*, ruleset: RuleSet, certification: bool) -> RuleConfig:
@@ -43,25 +42,23 @@ def ruleset_config(*, ruleset: RuleSet, certification: bool) -> RuleConfig:
     )
 
 
-def decide_order(*, ruleset: RuleSet, order: OrderData, platform: str, backfill: bool, certification: bool) -> Decision:
-    return decide_emission(order, ruleset_config(ruleset=ruleset, certification=certification), platform=platform, backfill=backfill)
+def decide_order(
+    *, ruleset: RuleSet, order: OrderData, field_defaults: dict[str, str], backfill: bool, certification: bool
+) -> Decision:
+    rules = ruleset_config(ruleset=ruleset, certification=certification)
+    return decide_emission(order, rules, field_defaults=field_defaults, backfill=backfill)
 
 
 def decide_credit_note_for(
-    *, ruleset: RuleSet, order: OrderData, refund: RefundData, invoice, remaining: int, platform: str
+    *, ruleset: RuleSet, order: OrderData, refund: RefundData, original: OriginalDocument, certification: bool,
+    remaining: int, field_defaults: dict[str, str],
 ) -> Decision:
-    """The credit note for ``refund`` of ``invoice``; never for more than what is still uncredited."""
+    """The credit note for ``refund`` of ``original``; never for more than what is still uncredited."""
     if refund.amount > remaining:
         refund = dataclasses.replace(refund, amount=Decimal(remaining), lines=(), shipping_amount=Decimal(0))
     return decide_credit_note(
-        order,
-        refund,
-        original_type=invoice.tipo_dte,
-        original_folio=invoice.folio,
-        original_date=invoice.fecha.isoformat(),
-        original_total=invoice.mnt_total,
-        rules=ruleset_config(ruleset=ruleset, certification=invoice.certification),
-        platform=platform,
+        order, refund, original=original, rules=ruleset_config(ruleset=ruleset, certification=certification),
+        field_defaults=field_defaults,
     )
 
 

@@ -1,40 +1,41 @@
-"""The interface every store adapter implements, and its errors."""
+"""The store adapter base: what every store declares, and the capabilities a store may have.
+
+A store package (``sources/<platform>/``) holds ``adapter.py`` (the adapter class, its declarations),
+``orders.py`` (raw order → neutral ``OrderData``, pure), ``fields.py`` (its default buyer-field
+mapping), ``webhooks.py`` (its signed-delivery reader, where the store pushes), ``client.py`` (the
+only code that speaks HTTP to it) and ``fixtures/`` (real-shaped payloads). The adapter is built from
+the tenant's ``SourceConnection`` row at call time (``sources.registry.source_adapter_for``).
+
+Capabilities are mixins the pipeline checks with ``isinstance``: ``WebhookReceiver`` (the store
+pushes signed order deliveries), ``DocumentWriteBack`` (the store can show the issued document on its
+order).
+"""
+from __future__ import annotations
+
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
-from billers.dte.display import document_name, format_clp
+from billmysales.integrations.errors import IntegrationError
+from billmysales.integrations.spec import Field
 
 from .orderdata import OrderData
 
 
-class SourceError(Exception):
+class SourceError(IntegrationError):
     """A store adapter failed."""
 
 
 class OrderParseError(SourceError):
-    """The store sent an order we cannot read; the message says what is wrong."""
-
-
-class OrderSource(ABC):
-    """Reads a store's orders into the neutral ``OrderData``. Built from the tenant's connection row."""
-
-    platform: str
-
-    def __init__(self, connection):
-        self.connection = connection
-
-    @abstractmethod
-    def parse_order(self, raw: dict) -> OrderData:
-        """Turns one raw order as the store sends it into an ``OrderData``."""
+    """The store sent an order we cannot read; the message (Spanish) names the field and the problem."""
 
 
 class WebhookRejected(SourceError):
-    """A delivery that must not be accepted: bad signature, unreadable body. Answered with 4xx."""
+    """A delivery that must not be accepted: bad or missing signature, wrong shop. Answered with 4xx."""
 
     def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
 class WebhookIgnored(SourceError):
@@ -43,45 +44,80 @@ class WebhookIgnored(SourceError):
 
 @dataclass(frozen=True)
 class WebhookDelivery:
+    """A verified delivery. ``payload`` is the JSON object, or None with ``problem`` saying why the
+    authentic body cannot be read (it is then kept as ``body_text`` and shown as an unread order)."""
+
     delivery_id: str
     topic: str
-    payload: dict
+    payload: dict | None
+    problem: str = ""
+    body_text: str = ""
+
+
+class SourceAdapter(ABC):
+    """Reads a store's orders into the neutral ``OrderData``; built from the tenant's connection row.
+
+    Declarations every store makes:
+
+    - ``platform`` (the stored type) and ``label`` (shown to people);
+    - ``credentials_spec`` / ``config_spec``: what the connection needs (drives API validation and forms);
+    - ``store_url_required``: whether the connection must name the store's address;
+    - ``certification_only``: whether its orders may only reach a biller in certification;
+    - ``default_field_mapping``: JMESPath expressions for the buyer's tax fields in this store's orders;
+    - ``sample_order(number=, test=)``: a realistic paid CLP order in this store's own shape, which the
+      test sale sends through the real pipeline.
+    """
+
+    platform: ClassVar[str]
+    label: ClassVar[str]
+    credentials_spec: ClassVar[tuple[Field, ...]] = ()
+    config_spec: ClassVar[tuple[Field, ...]] = ()
+    store_url_required: ClassVar[bool] = True
+    # Only ever wired to a biller in certification (a store whose orders are never real sales).
+    certification_only: ClassVar[bool] = False
+    default_field_mapping: ClassVar[dict[str, str]]
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    @abstractmethod
+    def parse_order(self, raw: dict) -> OrderData:
+        """Turns one raw order as the store sends it into an ``OrderData``, or raises ``OrderParseError``."""
+
+    @classmethod
+    @abstractmethod
+    def sample_order(cls, *, number: int, test: bool = False) -> dict:
+        """A paid CLP order in this store's own shape (a test sale, a rules preview without real orders)."""
 
 
 class WebhookReceiver(ABC):
     """Adapters whose store pushes orders implement this; the gateway's webhook view calls it."""
 
     @abstractmethod
-    def webhook_delivery(self, *, headers: dict, body: bytes) -> WebhookDelivery:
+    def webhook_delivery(self, *, headers, body: bytes) -> WebhookDelivery:
         """Verifies the delivery's signature and reads it, or raises ``WebhookRejected`` (answered
         4xx) or ``WebhookIgnored`` (answered 200, nothing stored)."""
 
 
 @dataclass(frozen=True)
 class IssuedDocumentInfo:
-    """What a store is told about the document issued for one of its orders."""
+    """What a store is told about the document issued for one of its orders. ``note`` is the line a
+    person reads ("Boleta electrónica N° 123 por $36.960"), written by the pipeline."""
 
     order_external_id: str
     tipo_dte: int
     folio: int
     total: int
     certification: bool
+    note: str
     pdf_url: str = ""
 
-
-def document_note(document: IssuedDocumentInfo) -> str:
-    """One line a person reads on the order: "Boleta electrónica N° 123 por $36.960 (certificación)"."""
-    note = f"{document_name(document.tipo_dte)} N° {document.folio} por {format_clp(document.total)}"
-    return f"{note} (certificación)" if document.certification else note
-
-
-def document_data(document: IssuedDocumentInfo) -> dict:
-    """The same document for programs: tipo, folio, total, certification and, when there is one, the PDF."""
-    data = {"tipo_dte": document.tipo_dte, "folio": document.folio, "total": document.total,
-            "certification": document.certification}
-    if document.pdf_url:
-        data["pdf_url"] = document.pdf_url
-    return data
+    def as_data(self) -> dict:
+        """The same document for programs: tipo, folio, total, certification and, when there is one, the PDF."""
+        data = {"tipo_dte": self.tipo_dte, "folio": self.folio, "total": self.total, "certification": self.certification}
+        if self.pdf_url:
+            data["pdf_url"] = self.pdf_url
+        return data
 
 
 class DocumentWriteBack(ABC):
@@ -93,26 +129,32 @@ class DocumentWriteBack(ABC):
         Raises ``SourceError`` when the store refuses or cannot be reached."""
 
 
-class StoreSource(OrderSource, WebhookReceiver, DocumentWriteBack):
+class StoreSource(SourceAdapter, WebhookReceiver, DocumentWriteBack):
     """A store that pushes signed order webhooks and takes the issued document back.
 
-    A platform names its three pieces: ``order_parser(raw)``, ``delivery_reader(headers=, body=,
-    secrets=, store_url=)`` (its ``webhooks.py``) and ``client_class`` (its ``client.py``, the only
+    A platform names its pieces: ``order_parser(raw)`` (its ``orders.py``), ``webhook_reader`` (a
+    ``SignedWebhookReader`` from its ``webhooks.py``) and ``client_class`` (its ``client.py``, the only
     code that calls the store). Secrets tried: ``webhook_secret`` and, during a rotation,
     ``previous_webhook_secret``.
     """
 
-    order_parser: Callable[[dict], OrderData]
-    delivery_reader: Callable[..., WebhookDelivery]
-    client_class: type
+    order_parser: ClassVar[Callable[[dict], OrderData]]
+    webhook_reader: ClassVar[object]
+    client_class: ClassVar[type]
 
     def parse_order(self, raw: dict) -> OrderData:
-        return self.order_parser(raw)
+        return type(self).order_parser(raw)
 
-    def webhook_delivery(self, *, headers: dict, body: bytes) -> WebhookDelivery:
-        credentials = self.connection.credentials or {}
-        secrets = [s for s in (credentials.get("webhook_secret"), credentials.get("previous_webhook_secret")) if s]
-        return self.delivery_reader(headers=headers, body=body, secrets=secrets, store_url=self.connection.store_url)
+    def webhook_delivery(self, *, headers, body: bytes) -> WebhookDelivery:
+        return self.webhook_reader.read(
+            headers=headers, body=body, secrets=webhook_secrets(self.connection), store_url=self.connection.store_url
+        )
 
     def push_document(self, document: IssuedDocumentInfo) -> str:
         return self.client_class.for_connection(self.connection).push_document(document)
+
+
+def webhook_secrets(connection) -> list[str]:
+    """The secrets a delivery may be signed with: the current one and, during a rotation, the previous."""
+    credentials = connection.credentials or {}
+    return [s for s in (credentials.get("webhook_secret"), credentials.get("previous_webhook_secret")) if s]

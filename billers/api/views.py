@@ -1,18 +1,23 @@
-from cl_sii.rut import Rut
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import mixins, serializers
+from rest_framework.exceptions import ValidationError
 
 from accounts.fields import mask
 from accounts.scoping import AccountScopedViewSet
-from accounts.services import connection_create, connection_update
 
 from ..models import BillerConnection
+from ..registry import provider_choices
+from ..services import biller_connection_create, biller_connection_update
 
 
 class BillerConnectionSerializer(serializers.ModelSerializer):
-    """Credentials are write-only: the API shows only which keys are set, masked."""
+    """Credentials are write-only: the API shows only which keys are set, masked. Both dicts are
+    checked against the provider's declared specs by the service, and the RUT by its check digit."""
 
-    credentials = serializers.DictField(child=serializers.CharField(), write_only=True, required=False)
+    provider = serializers.ChoiceField(choices=provider_choices())
+    credentials = serializers.DictField(write_only=True, required=False)
     credentials_masked = serializers.SerializerMethodField()
+    config = serializers.DictField(required=False)
 
     class Meta:
         model = BillerConnection
@@ -25,12 +30,6 @@ class BillerConnectionSerializer(serializers.ModelSerializer):
     def get_credentials_masked(self, obj) -> dict:
         return {key: mask(str(value)) for key, value in (obj.credentials or {}).items()}
 
-    def validate_emisor_rut(self, value: str) -> str:
-        try:
-            return Rut(value, validate_dv=True).canonical
-        except (ValueError, TypeError):
-            raise serializers.ValidationError(f"'{value}' is not a valid RUT (check digit or format).") from None
-
 
 class BillerConnectionViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, AccountScopedViewSet
@@ -41,11 +40,13 @@ class BillerConnectionViewSet(
         return BillerConnection.objects.order_by("name")
 
     def perform_create(self, serializer):
-        serializer.instance = connection_create(
-            model=BillerConnection, account=self.account, actor=self.actor, **serializer.validated_data
-        )
+        try:
+            serializer.instance = biller_connection_create(account=self.account, actor=self.actor, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from exc
 
     def perform_update(self, serializer):
-        serializer.instance = connection_update(
-            connection=serializer.instance, actor=self.actor, **serializer.validated_data
-        )
+        try:
+            serializer.instance = biller_connection_update(connection=serializer.instance, actor=self.actor, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from exc

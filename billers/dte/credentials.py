@@ -21,7 +21,6 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from .c14n import canonical
-
 from .errors import CafError
 
 CERTIFICATION_IDK = 100
@@ -110,7 +109,7 @@ def generate_test_certificate(rut: str, name: str, key_size: int = 2048) -> tupl
         x509.NameAttribute(NameOID.COMMON_NAME, name[:64]),
         x509.NameAttribute(NameOID.SERIAL_NUMBER, rut),
     ])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)

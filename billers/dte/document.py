@@ -11,23 +11,17 @@ Money is ``int`` pesos; quantities, prices and percentages are ``Decimal``. ``No
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
-from typing import Any, Callable
+from functools import cache
+from typing import Any
 
 from .errors import InvalidDocument
+from .types import SUPPORTED_TYPES, is_boleta
 
-BOLETA_TYPES = frozenset({39, 41})
 # 46 (factura de compra) and 52 (guía de despacho) normalise like facturas; the product issues
 # 33, 34, 39, 41, 56 and 61, and reads the others so LibreDTE-shaped documents of those types work.
-DTE_V10_TYPES = frozenset({33, 34, 46, 52, 56, 61})
-SUPPORTED_TYPES = BOLETA_TYPES | DTE_V10_TYPES
-EXEMPT_TYPES = frozenset({34, 41})
-
-
-def is_boleta(tipo_dte: int) -> bool:
-    return tipo_dte in BOLETA_TYPES
 
 
 def _f(tag: str | tuple[str, str], conv: Callable | None = None, *, only: str | None = None, default: Any = None):
@@ -209,7 +203,7 @@ def tag_for(f, kind: str) -> str:
     return tag
 
 
-@lru_cache(maxsize=None)
+@cache
 def _field_tags(cls: type, kind: str) -> tuple[tuple[str, str], ...]:
     """(attribute, tag) of the fields of ``cls`` that exist in ``kind``, in XSD order; once per class."""
     return tuple((f.name, tag_for(f, kind)) for f in fields(cls) if f.metadata["only"] in (None, kind))

@@ -22,7 +22,7 @@ Other decisions: more lines than the schema holds (60 on DTE_v10 types, 1000 on 
 not grouped, so the buyer's document always lists what they bought; a factura (33/34) needs a valid
 receptor RUT other than the consumer-final one, razón social, giro, address and comuna, and is never
 downgraded to a boleta; a boleta without a RUT goes to 66666666-6 "Sin RUT", but a malformed RUT is
-refused rather than dropped (its razón social is optional there); a line with an empty name is named after its SKU (or "Item N").
+refused rather than dropped (its razón social is optional there); a line with an empty name is named after its SKU (or "Ítem N").
 """
 from __future__ import annotations
 
@@ -32,9 +32,6 @@ from decimal import Decimal
 from .amounts import IVA_RATE, round_half_up
 from .display import format_clp
 from .document import (
-    BOLETA_TYPES,
-    EXEMPT_TYPES,
-    SUPPORTED_TYPES,
     CdgItem,
     Detalle,
     Document,
@@ -57,10 +54,8 @@ from .sale import (
     SaleLine,
 )
 from .sanitize import clean_rut, fit, sanitize
+from .types import BOLETA_TYPES, DOCUMENT_TYPES, EXEMPT_TYPES, FACTURA_TYPES, NOTE_TYPES, SUPPORTED_TYPES
 
-MAX_LINES = {33: 60, 34: 60, 56: 60, 61: 60, 39: 1000, 41: 1000}
-FACTURA_TYPES = frozenset({33, 34})
-NOTE_TYPES = frozenset({56, 61})
 _PRICE_PLACES = Decimal("0.000001")
 _MAX_DECIMAL = Decimal(10) ** 12  # Dec12_6Type: 12 integer digits
 _GROSS_FACTOR = 1 + IVA_RATE / 100
@@ -72,42 +67,54 @@ def _refuse(code: str, message: str, **details) -> MappingRefused:
 
 def _check_amounts(sale: Sale) -> None:
     if sale.currency != "CLP":
-        raise _refuse("currency", f"The order is in {sale.currency}; only CLP orders can be billed.", currency=sale.currency)
+        raise _refuse("currency", f"La orden está en {sale.currency}; solo se facturan órdenes en CLP.", currency=sale.currency)
     if sale.tipo_dte not in SUPPORTED_TYPES:
-        raise _refuse("unsupported_document_type", f"Document type {sale.tipo_dte} is not supported.", tipo_dte=sale.tipo_dte)
+        raise _refuse("unsupported_document_type", f"El tipo de documento {sale.tipo_dte} no está soportado.", tipo_dte=sale.tipo_dte)
     if sale.price_basis not in ("gross", "net"):
-        raise _refuse("price_basis", f"Unknown price basis {sale.price_basis!r} (expected 'gross' or 'net').")
+        raise _refuse("price_basis", f"Base de precios desconocida {sale.price_basis!r} (se espera 'gross' o 'net').")
     for name, value in (("paid_total", sale.paid_total), ("global_discount", sale.global_discount)):
         if not isinstance(value, int) or isinstance(value, bool):
-            raise _refuse("non_integer_amount", f"{name} must be a whole number of pesos, got {value!r}.", field=name, value=str(value))
+            raise _refuse(
+                "non_integer_amount", f"{name} debe ser un número entero de pesos; vino {value!r}.", field=name, value=str(value)
+            )
     if sale.paid_total <= 0:
-        raise _refuse("non_positive_total", f"The paid total is {format_clp(sale.paid_total)}; only orders with a positive total can be billed.", paid_total=sale.paid_total)
+        raise _refuse(
+            "non_positive_total",
+            f"El total pagado es {format_clp(sale.paid_total)}; solo se facturan órdenes con total positivo.",
+            paid_total=sale.paid_total,
+        )
     if sale.global_discount < 0:
-        raise _refuse("negative_amount", f"The order discount is negative ({sale.global_discount}).", global_discount=sale.global_discount)
+        raise _refuse(
+            "negative_amount", f"El descuento de la orden es negativo ({sale.global_discount}).", global_discount=sale.global_discount
+        )
     if not sale.lines:
-        raise _refuse("no_lines", "The order has no lines.")
-    limit = MAX_LINES[sale.tipo_dte]
+        raise _refuse("no_lines", "La orden no tiene líneas.")
+    limit = DOCUMENT_TYPES[sale.tipo_dte].max_lines
     if len(sale.lines) > limit:
         raise _refuse(
             "too_many_lines",
-            f"The order has {len(sale.lines)} lines and a document of type {sale.tipo_dte} holds at most {limit}.",
+            f"La orden tiene {len(sale.lines)} líneas y un documento tipo {sale.tipo_dte} admite como máximo {limit}; "
+            "no se emite un documento incompleto.",
             lines=len(sale.lines), max_lines=limit,
         )
     for n, line in enumerate(sale.lines, start=1):
         if not isinstance(line.discount, int) or isinstance(line.discount, bool):
-            raise _refuse("non_integer_amount", f"Line {n} discount must be whole pesos, got {line.discount!r}.", line=n)
+            raise _refuse("non_integer_amount", f"El descuento de la línea {n} debe ser pesos enteros; vino {line.discount!r}.", line=n)
         if not isinstance(line.quantity, (Decimal, int)) or not isinstance(line.unit_price, (Decimal, int)):
-            raise _refuse("non_decimal_amount", f"Line {n} quantity and price must be Decimal or int, never float.", line=n)
+            raise _refuse("non_decimal_amount", f"Cantidad y precio de la línea {n} deben ser Decimal o int, nunca float.", line=n)
         if not Decimal(line.quantity).is_finite() or not Decimal(line.unit_price).is_finite():
-            raise _refuse("invalid_amount", f"Line {n} has a non-finite quantity or price.", line=n)
+            raise _refuse("invalid_amount", f"La línea {n} tiene una cantidad o un precio no finito.", line=n)
         if line.quantity >= _MAX_DECIMAL or line.unit_price >= _MAX_DECIMAL:
-            raise _refuse("amount_too_large", f"Line {n} ({line.name!r}) has a quantity or price beyond the SII's 12 integer digits.", line=n)
+            raise _refuse(
+                "amount_too_large", f"La línea {n} ({line.name!r}) tiene cantidad o precio de más de 12 dígitos enteros (límite del SII).",
+                line=n,
+            )
         if line.quantity <= 0:
-            raise _refuse("invalid_quantity", f"Line {n} ({line.name!r}) has quantity {line.quantity}; it must be positive.", line=n)
+            raise _refuse("invalid_quantity", f"La línea {n} ({line.name!r}) tiene cantidad {line.quantity}; debe ser positiva.", line=n)
         if line.unit_price < 0 or line.discount < 0:
-            raise _refuse("negative_amount", f"Line {n} ({line.name!r}) has a negative price or discount.", line=n)
+            raise _refuse("negative_amount", f"La línea {n} ({line.name!r}) tiene precio o descuento negativo.", line=n)
         if Decimal(line.quantity).quantize(_PRICE_PLACES) != line.quantity:
-            raise _refuse("too_many_decimals", f"Line {n} quantity {line.quantity} has more than 6 decimals.", line=n)
+            raise _refuse("too_many_decimals", f"La cantidad {line.quantity} de la línea {n} tiene más de 6 decimales.", line=n)
 
 
 def _emisor(emisor: Emisor, tipo: int) -> DocEmisor:
@@ -116,8 +123,8 @@ def _emisor(emisor: Emisor, tipo: int) -> DocEmisor:
     if tipo not in BOLETA_TYPES and not emisor.acteco:
         missing.append("actividad económica (acteco)")
     if rut is None or missing:
-        problem = f"invalid RUT {emisor.rut!r}" if rut is None else "missing " + ", ".join(missing)
-        raise _refuse("invalid_emisor", f"The issuer data is incomplete: {problem}.", rut=emisor.rut, missing=missing)
+        problem = f"RUT inválido {emisor.rut!r}" if rut is None else "falta " + ", ".join(missing)
+        raise _refuse("invalid_emisor", f"Los datos del emisor están incompletos: {problem}.", rut=emisor.rut, missing=missing)
     return DocEmisor(
         rut=rut, razon_social=emisor.razon_social, giro=emisor.giro,
         acteco=(emisor.acteco,) if emisor.acteco and tipo not in BOLETA_TYPES else (),
@@ -132,19 +139,24 @@ def _receptor(receptor: Receptor, tipo: int) -> DocReceptor:
     if rut is None:
         raise _refuse(
             "invalid_receptor_rut",
-            f"The buyer's RUT {receptor.rut!r} is not valid (check digit or format); the order is held for review.",
+            f"El RUT del comprador {receptor.rut!r} no es válido (dígito verificador o formato); la orden queda retenida para revisión.",
             rut=receptor.rut,
         )
     if tipo in FACTURA_TYPES:
         if rut == CONSUMIDOR_FINAL_RUT:
-            raise _refuse("invalid_receptor_rut", "A factura needs the buyer's own RUT, not the consumer-final 66666666-6.", rut=rut)
-        required = (("razón social", receptor.razon_social), ("giro", receptor.giro), ("address", receptor.address), ("comuna", receptor.comuna))
+            raise _refuse(
+                "invalid_receptor_rut", "Una factura necesita el RUT del comprador, no el de consumidor final 66666666-6.", rut=rut
+            )
+        required = (
+            ("razón social", receptor.razon_social), ("giro", receptor.giro), ("dirección", receptor.address),
+            ("comuna", receptor.comuna),
+        )
         missing = [name for name, value in required if fit(value, 100) is None]
         if missing:
-            raise _refuse("incomplete_receptor", "A factura needs the buyer's " + ", ".join(missing) + ".", missing=missing)
+            raise _refuse("incomplete_receptor", "A la factura le falta del comprador: " + ", ".join(missing) + ".", missing=missing)
     name = receptor.razon_social if fit(receptor.razon_social, 100) else (CONSUMIDOR_FINAL_NAME if rut == CONSUMIDOR_FINAL_RUT else None)
     if name is None and tipo not in BOLETA_TYPES:
-        raise _refuse("incomplete_receptor", "The buyer's razón social is missing.", missing=["razón social"])
+        raise _refuse("incomplete_receptor", "Falta la razón social del comprador.", missing=["razón social"])
     return DocReceptor(
         rut=rut, razon_social=name, giro=receptor.giro or None, correo=receptor.email or None,
         dir=receptor.address or None, cmna=receptor.comuna or None, ciudad=receptor.city or None,
@@ -167,10 +179,11 @@ def _detalle(n: int, line: SaleLine, *, convert_to_gross: bool) -> Detalle:
     if discount > gross_amount:
         raise _refuse(
             "line_discount_exceeds_amount",
-            f"Line {n} ({line.name!r}): discount {format_clp(discount)} is larger than the line amount {format_clp(gross_amount)}.",
+            f"Línea {n} ({line.name!r}): el descuento {format_clp(discount)} es mayor que el monto de la línea "
+            f"{format_clp(gross_amount)}.",
             line=n, discount=discount, amount=gross_amount,
         )
-    name = next((text for text in (line.name, line.sku) if fit(text, 80)), f"Item {n}")
+    name = next((text for text in (line.name, line.sku) if fit(text, 80)), f"Ítem {n}")
     return Detalle(
         cdg_item=(CdgItem(vlr_codigo=line.sku),) if fit(line.sku, 35) else (),
         ind_exe=1 if line.exempt else None,
@@ -190,16 +203,17 @@ def _check_composition(sale: Sale) -> None:
     if tipo in EXEMPT_TYPES and not all(exempt):
         raise _refuse(
             "taxable_line_on_exempt_document",
-            f"Document type {tipo} is exempt-only but {exempt.count(False)} line(s) are taxable; use {33 if tipo == 34 else 39}.",
+            f"El documento tipo {tipo} es solo exento, pero {exempt.count(False)} línea(s) son afectas; use "
+            f"{33 if tipo == 34 else 39}.",
             taxable_lines=exempt.count(False),
         )
     if tipo in (33, 39) and all(exempt):
         raise _refuse(
             "exempt_only_on_taxable_document",
-            f"Every line is exempt; a document of type {tipo} needs taxable lines (use {34 if tipo == 33 else 41}).",
+            f"Todas las líneas son exentas; un documento tipo {tipo} necesita líneas afectas (use {34 if tipo == 33 else 41}).",
         )
     if tipo in NOTE_TYPES and not sale.references:
-        raise _refuse("missing_reference", f"A document of type {tipo} must reference the document it corrects.")
+        raise _refuse("missing_reference", f"Un documento tipo {tipo} debe referenciar el documento que corrige.")
 
 
 def _referencias(sale: Sale) -> tuple[Referencia, ...]:
@@ -208,7 +222,9 @@ def _referencias(sale: Sale) -> tuple[Referencia, ...]:
         try:
             fecha = datetime.date.fromisoformat(ref.fecha)
         except (TypeError, ValueError):
-            raise _refuse("invalid_reference", f"Reference to folio {ref.folio}: {ref.fecha!r} is not an ISO date.", fecha=ref.fecha) from None
+            raise _refuse(
+                "invalid_reference", f"Referencia al folio {ref.folio}: {ref.fecha!r} no es una fecha ISO.", fecha=ref.fecha
+            ) from None
         refs.append(Referencia(
             tpo_doc_ref=str(ref.tipo_doc), folio_ref=str(ref.folio), fch_ref=fecha,
             cod_ref=ref.cod_ref, razon_ref=ref.razon or None,
@@ -258,7 +274,7 @@ def build_document(sale: Sale, *, emisor: Emisor, folio: int, fecha: datetime.da
     try:
         doc = normalize(sanitize(doc))
     except InvalidDocument as exc:
-        raise _refuse("invalid_amounts", f"The order's amounts do not make a valid document: {exc}.") from None
+        raise _refuse("invalid_amounts", f"Los montos de la orden no forman un documento válido: {exc}.") from None
     _reconcile(doc, sale)
     return doc
 
@@ -270,9 +286,9 @@ def _reconcile(doc: Document, sale: Sale) -> None:
         difference = total - sale.paid_total
         raise _refuse(
             "total_mismatch",
-            f"The document total {format_clp(total)} (net {format_clp(t.mnt_neto or 0)}, IVA {format_clp(t.iva or 0)}, "
-            f"exempt {format_clp(t.mnt_exe or 0)}) differs from the paid total {format_clp(sale.paid_total)} by "
-            f"{format_clp(abs(difference))} ({'more' if difference > 0 else 'less'} than paid).",
+            f"El total del documento {format_clp(total)} (neto {format_clp(t.mnt_neto or 0)}, IVA {format_clp(t.iva or 0)}, "
+            f"exento {format_clp(t.mnt_exe or 0)}) difiere del total pagado {format_clp(sale.paid_total)} en "
+            f"{format_clp(abs(difference))} ({'más' if difference > 0 else 'menos'} que lo pagado).",
             document_total=total, paid_total=sale.paid_total, difference=difference,
             mnt_neto=t.mnt_neto or 0, iva=t.iva or 0, mnt_exe=t.mnt_exe or 0, price_basis=sale.price_basis,
         )

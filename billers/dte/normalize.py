@@ -24,8 +24,9 @@ from dataclasses import replace
 from decimal import Decimal
 
 from .amounts import IMPUESTOS_ADICIONALES, IVA_RATE, neto_iva_from_gross, percent_of, round_half_up
-from .document import EXEMPT_TYPES, Document, ImptoReten, Totales, is_boleta
+from .document import Document, ImptoReten, Totales
 from .errors import InvalidDocument
+from .types import EXEMPT_TYPES, is_boleta
 
 
 def _line_amount(d) -> tuple[int, int | None, int | None]:

@@ -32,6 +32,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 # The same flattening verify_signatures() applies to the DD before checking FRMT.
 from .display import document_name
+from .types import reference_name
 from .xml import SII_NS, flattened_ted_part
 
 _S = f"{{{SII_NS}}}"
@@ -40,25 +41,6 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 TED_COLUMNS = 12
 TED_SECURITY_LEVEL = 5
 
-REFERENCE_NAMES = {
-    "30": "Factura",
-    "32": "Factura no afecta o exenta",
-    "33": "Factura electrónica",
-    "34": "Factura no afecta o exenta electrónica",
-    "35": "Boleta",
-    "38": "Boleta exenta",
-    "39": "Boleta electrónica",
-    "41": "Boleta exenta electrónica",
-    "52": "Guía de despacho electrónica",
-    "56": "Nota de débito electrónica",
-    "60": "Nota de crédito",
-    "61": "Nota de crédito electrónica",
-    "801": "Orden de compra",
-    "802": "Nota de pedido",
-    "803": "Contrato",
-    "HES": "Hoja de entrada de servicios",
-    "SET": "Set de pruebas",
-}
 CORRECTION_CODES = {"1": "Anula documento", "2": "Corrige texto", "3": "Corrige montos"}
 CERTIFICATION_MARK = "DOCUMENTO DE CERTIFICACIÓN — SIN VALIDEZ TRIBUTARIA"
 
@@ -236,7 +218,7 @@ def _read(documento: etree._Element) -> _Doc:
 
     references = tuple(
         (
-            REFERENCE_NAMES.get(_text(ref, "TpoDocRef"), _text(ref, "TpoDocRef")),
+            reference_name(_text(ref, "TpoDocRef")),
             _text(ref, "FolioRef"),
             _date(_text(ref, "FchRef")),
             _text(ref, "RazonRef") or CORRECTION_CODES.get(_text(ref, "CodRef"), _text(ref, "CodRef")),
@@ -409,7 +391,7 @@ class _Layout:
         baseline = top - header_height + 5
         c.drawString(MARGIN + 3, baseline, "Descripción")
         x = MARGIN + self.name_width
-        for (title, _), width in zip(self.COLUMNS, self.column_widths[1:]):
+        for (title, _), width in zip(self.COLUMNS, self.column_widths[1:], strict=True):
             c.drawRightString(x + width - 3, baseline, title)
             x += width
         y = top - header_height
@@ -419,7 +401,7 @@ class _Layout:
             for i, text in enumerate(name):
                 c.drawString(MARGIN + 3, baseline - i * ROW_LEADING, text)
             x = MARGIN + self.name_width
-            for value, width in zip((line.quantity, line.price, line.discount, line.amount), self.column_widths[1:]):
+            for value, width in zip((line.quantity, line.price, line.discount, line.amount), self.column_widths[1:], strict=True):
                 c.drawRightString(x + width - 3, baseline, value)
                 x += width
             c.setFont(FONT, ROW_FONT_SIZE - 1)
@@ -444,12 +426,12 @@ class _Layout:
         y = top - 14 - ROW_LEADING + 2
         offsets = (0, 62 * mm, 80 * mm, 102 * mm)
         c.setFont(BOLD, ROW_FONT_SIZE)
-        for offset, title in zip(offsets, ("Tipo de documento", "Folio", "Fecha", "Razón")):
+        for offset, title in zip(offsets, ("Tipo de documento", "Folio", "Fecha", "Razón"), strict=True):
             c.drawString(MARGIN + offset, y, title)
         c.setFont(FONT, ROW_FONT_SIZE)
         for reference in self.doc.references:
             y -= ROW_LEADING
-            for offset, text in zip(offsets, reference):
+            for offset, text in zip(offsets, reference, strict=True):
                 c.drawString(MARGIN + offset, y, text)
 
     def _barcode_size(self) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import fields, replace
-from functools import lru_cache
+from functools import cache
 
 from cl_sii.rut import Rut
 
@@ -108,7 +108,7 @@ FIELD_LIMITS: dict[tuple[str, str], int] = {
 _UNTOUCHED = {"rut", "tpo_mov", "tpo_valor"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _text_plan(cls: type) -> tuple[tuple[str, int | None, bool], ...]:
     """(attribute, length limit, empty default) for every field sanitising looks at; once per class."""
     return tuple(

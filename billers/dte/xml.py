@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from .c14n import canonical
-
 from .credentials import DteSigner
 from .document import Document, family, present_fields
 from .errors import InvalidDocument

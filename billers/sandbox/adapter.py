@@ -1,13 +1,18 @@
 """The built-in Sandbox biller: certification / offline issuing inside the product.
 
 It does what a real biller does with our request: numbers the document from a per-account,
-per-connection, per-type folio counter, builds and stamps the DTE with a test certificate and test
+per-connection, per-type folio counter, stamps and signs the DTE with a test certificate and test
 CAFs, and validates the XML against the SII schema (a schema error is a rejection). It keeps every
 document it issued, with our reference, so an unknown outcome can be reconciled.
 
 Like most real billers it does **not** de-duplicate on our reference: sending the same request twice
 issues two documents. That keeps the pipeline honest — exactly-once is the pipeline's job — and makes
 the Sandbox usable as the counting simulator in crash and failure tests.
+
+The folio is taken in its own short transaction (one UPDATE of the counter row), and the document is
+built, signed and validated after that, with no row locked: concurrent issues of one type never wait
+on each other's signing. A document that fails after its folio was taken leaves that folio unused,
+as a real biller's burnt folio (logged with the account).
 
 Fault injection for tests and for trying the product out (``connection.config``):
 ``latency_ms`` (answer delay), ``fail_rate`` (share of calls answered with a transient error before
@@ -18,64 +23,107 @@ import logging
 import random
 import time
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 
-from ..base import DocumentIssuer, IssuedDocument, IssueRequest, RejectedBillerError, TransientBillerError
-from ..dte.errors import DteError, MappingRefused, SchemaUnavailable
-from ..dte.mapping import build_document
+from billmysales.integrations.spec import DECIMAL, INT, Field
+
+from ..base import (
+    BillerAdapter,
+    Capability,
+    CheckItem,
+    Checkpoint,
+    ConnectionReport,
+    IssuedDocument,
+    IssueRequest,
+    RejectedBillerError,
+    TransientBillerError,
+)
 from ..dte.credentials import test_signer
+from ..dte.errors import DteError, SchemaUnavailable
+from ..dte.types import BOLETA_AFECTA, BOLETA_EXENTA, FACTURA_AFECTA, FACTURA_EXENTA, NOTA_CREDITO, NOTA_DEBITO
 from ..dte.xml import build_dte_xml
 from ..dte.xsd import validate_dte_xml
 from ..models import FolioCounter, SandboxDocument
-from ..selectors import biller_emisor
 
 logger = logging.getLogger(__name__)
 
 
-class SandboxIssuer(DocumentIssuer):
+class SandboxAdapter(BillerAdapter):
+    provider = "sandbox"
+    label = _("Sandbox (incluido, certificación)")
+    document_types = frozenset({FACTURA_AFECTA, FACTURA_EXENTA, BOLETA_AFECTA, BOLETA_EXENTA, NOTA_DEBITO, NOTA_CREDITO})
+    capabilities = frozenset({Capability.LOOKUP_BY_REFERENCE, Capability.FETCH_XML, Capability.TEST_CONNECTION})
+    config_spec = (
+        Field("latency_ms", _("Demora simulada (ms)"), INT, required=False, minimum=0, maximum=60_000),
+        Field("fail_rate", _("Proporción de fallas transitorias simuladas"), DECIMAL, required=False, minimum=0, maximum=1),
+        Field("lost_answer_rate", _("Proporción de respuestas perdidas simuladas"), DECIMAL, required=False,
+              minimum=0, maximum=1),
+        Field("reject_all", _("Rechazar todo con este mensaje"), required=False),
+        Field("resolution_number", _("N° de resolución SII"), INT, required=False, minimum=0),
+        Field("resolution_year", _("Año de la resolución SII"), INT, required=False, minimum=2003, maximum=2100),
+    )
+
     def _fault(self, key: str) -> bool:
         rate = float(self.connection.config.get(key, 0) or 0)
         return rate > 0 and random.random() < rate
 
-    def issue(self, request: IssueRequest) -> IssuedDocument:
+    def build_payload(self, request: IssueRequest, prepared: dict) -> dict:
+        return prepared
+
+    def send(self, payload: dict, request: IssueRequest, checkpoint: Checkpoint) -> IssuedDocument:
         config = self.connection.config
         if config.get("latency_ms"):
             time.sleep(int(config["latency_ms"]) / 1000)
         if self._fault("fail_rate"):
-            raise TransientBillerError("Sandbox: simulated 503 Service Unavailable", status=503)
+            raise TransientBillerError("Sandbox: 503 Service Unavailable simulado.", status=503)
         if config.get("reject_all"):
             raise RejectedBillerError(f"Sandbox: {config['reject_all']}", status=400)
-        issued = self._issue(request)
+        issued = self._issue(payload, request)
         if self._fault("lost_answer_rate"):
-            raise TransientBillerError("Sandbox: simulated read timeout after the document was issued")
+            raise TransientBillerError("Sandbox: tiempo de espera simulado después de emitir el documento.")
         return issued
 
-    @transaction.atomic
-    def _issue(self, request: IssueRequest) -> IssuedDocument:
-        tipo = request.sale.tipo_dte
-        counter, _ = FolioCounter.objects.select_for_update().get_or_create(
-            connection=self.connection, tipo_dte=tipo, defaults={"account_id": self.connection.account_id}
-        )
-        folio = counter.next_folio
+    def _reserve_folio(self, tipo: int) -> int:
+        counters = FolioCounter.objects.filter(connection=self.connection, tipo_dte=tipo)
+        with transaction.atomic():
+            if not counters.update(next_folio=F("next_folio") + 1):
+                try:
+                    with transaction.atomic():
+                        FolioCounter.objects.create(
+                            account_id=self.connection.account_id, connection=self.connection, tipo_dte=tipo, next_folio=2
+                        )
+                    return 1
+                except IntegrityError:
+                    counters.update(next_folio=F("next_folio") + 1)
+            return counters.values_list("next_folio", flat=True).get() - 1
+
+    def _issue(self, prepared: dict, request: IssueRequest) -> IssuedDocument:
+        tipo = int(prepared["dte"]["Encabezado"]["IdDoc"]["TipoDTE"])
+        folio = self._reserve_folio(tipo)
         try:
-            document = build_document(request.sale, emisor=biller_emisor(self.connection), folio=folio, fecha=request.fecha)
+            document = self.prepared_document(prepared, folio=folio, fecha=request.fecha)
             xml = build_dte_xml(document, signer=test_signer(self.connection.emisor_rut, self.connection.emisor_razon_social))
-        except MappingRefused as exc:
-            raise RejectedBillerError(f"Documento rechazado: {exc.message}", status=422) from exc
+            try:
+                errors = validate_dte_xml(xml)
+            except SchemaUnavailable as exc:
+                logger.warning("account=%s sandbox issued DTE %s without schema validation: %s", self.connection.account_id, tipo, exc)
+                errors = []
+            if errors:
+                listing = "; ".join(f"línea {e.line}: {e.message}" for e in errors[:5])
+                raise RejectedBillerError(f"El XML no cumple el esquema del SII: {listing}", status=422)
         except DteError as exc:
+            logger.warning("account=%s sandbox folio %s of DTE %s burnt: %s", self.connection.account_id, folio, tipo, exc)
             raise RejectedBillerError(f"Documento inválido: {exc}", status=422) from exc
-        try:
-            errors = validate_dte_xml(xml)
-        except SchemaUnavailable as exc:
-            logger.warning("account=%s sandbox issued DTE %s without schema validation: %s", self.connection.account_id, tipo, exc)
-            errors = []
-        if errors:
-            listing = "; ".join(f"línea {e.line}: {e.message}" for e in errors[:5])
-            raise RejectedBillerError(f"El XML no cumple el esquema del SII: {listing}", status=422)
+        except RejectedBillerError:
+            logger.warning("account=%s sandbox folio %s of DTE %s burnt by a schema error", self.connection.account_id, folio, tipo)
+            raise
         totals = document.encabezado.totales
-        totals_json = {k: v for k, v in (("MntNeto", totals.mnt_neto), ("MntExe", totals.mnt_exe), ("IVA", totals.iva), ("MntTotal", totals.mnt_total)) if v is not None}
-        counter.next_folio = folio + 1
-        counter.save(update_fields=["next_folio"])
+        totals_json = {
+            k: v for k, v in (("MntNeto", totals.mnt_neto), ("MntExe", totals.mnt_exe), ("IVA", totals.iva),
+                              ("MntTotal", totals.mnt_total)) if v is not None
+        }
         SandboxDocument.objects.create(
             account_id=self.connection.account_id, connection=self.connection, reference=request.reference,
             tipo_dte=tipo, folio=folio, fecha=request.fecha, totals=totals_json, xml=xml,
@@ -85,7 +133,7 @@ class SandboxIssuer(DocumentIssuer):
             biller_document_id=f"sandbox-{tipo}-{folio}", xml=xml,
         )
 
-    def find_by_reference(self, reference: str) -> IssuedDocument | None:
+    def find_by_reference(self, reference: str, checkpoint: Checkpoint) -> IssuedDocument | None:
         found = SandboxDocument.objects.filter(connection=self.connection, reference=reference).order_by("id").first()
         if found is None:
             return None
@@ -93,3 +141,25 @@ class SandboxIssuer(DocumentIssuer):
             tipo_dte=found.tipo_dte, folio=found.folio, fecha=found.fecha, totals=found.totals,
             biller_document_id=f"sandbox-{found.tipo_dte}-{found.folio}", xml=bytes(found.xml),
         )
+
+    def fetch_xml(self, *, tipo_dte: int, folio: int) -> bytes:
+        found = SandboxDocument.objects.filter(connection=self.connection, tipo_dte=tipo_dte, folio=folio).first()
+        if found is None:
+            raise RejectedBillerError(f"Sandbox: no existe el DTE {tipo_dte} N° {folio}.", status=404)
+        return bytes(found.xml)
+
+    def test_connection(self) -> ConnectionReport:
+        c = self.connection
+        missing = [name for name, value in (("RUT", c.emisor_rut), ("razón social", c.emisor_razon_social),
+                                            ("giro", c.emisor_giro)) if not value]
+        return ConnectionReport((
+            CheckItem("Sandbox", True, "Facturador incluido: emite en certificación con certificado y folios de prueba."),
+            CheckItem(
+                "Datos del emisor", not missing,
+                "Completos." if not missing else f"Faltan: {', '.join(missing)}.",
+            ),
+            CheckItem(
+                "Actividad económica (facturas)", bool(c.emisor_acteco),
+                "Informada." if c.emisor_acteco else "Sin acteco: las facturas (33, 34) y notas no se pueden emitir.",
+            ),
+        ))

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "billmysales.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -91,7 +92,20 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
 # Secrets at rest: a comma-separated list of Fernet keys, newest first (MultiFernet rotation).
+# Checked when the process starts (accounts.apps): a malformed key stops it, naming this setting.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# Vendor URLs must be https://, except these hosts (comma-separated): loopback for the simulators in the
+# demo and the tests; empty in production.
+BMS_INSECURE_HOSTS = env.list("BMS_INSECURE_HOSTS", default=[])
+# The largest request body accepted (webhooks and API): above it, 413. The largest real store orders
+# (hundreds of lines with metadata) stay well under 5 MB.
+BMS_MAX_BODY_BYTES = env.int("BMS_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = BMS_MAX_BODY_BYTES
+# `manage.py seed_demo` (a demo login and a staff support login) runs only where this is true.
+BMS_DEMO_SEED_ALLOWED = env.bool("BMS_DEMO_SEED_ALLOWED", default=True)
+# An inbound event whose processing crashes this many times is parked with its last error.
+BMS_INGEST_MAX_ATTEMPTS = env.int("BMS_INGEST_MAX_ATTEMPTS", default=3)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -99,6 +113,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["billmysales.parsers.JSONBodyParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }

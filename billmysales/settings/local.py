@@ -1,5 +1,5 @@
 """Local development and `make demo`: SQLite and the embedded filesystem broker unless told otherwise."""
-from .base import *  # noqa: F401,F403
+from .base import *  # noqa: F403
 from .base import CELERY_BROKER_URL, SECRET_KEY, VAR_DIR, env
 
 DEBUG = env.bool("DEBUG", default=True)
@@ -29,3 +29,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # the write lock at the start of each transaction instead of failing half-way.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# The vendor simulators run on loopback over plain HTTP.
+BMS_INSECURE_HOSTS = env.list("BMS_INSECURE_HOSTS", default=["127.0.0.1", "localhost"])

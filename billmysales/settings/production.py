@@ -1,7 +1,7 @@
 """Production: refuses to start without its secrets, its database and its broker, or with DEBUG on."""
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import *  # noqa: F401,F403
+from .base import *  # noqa: F403
 from .base import env
 
 _missing = [
@@ -17,6 +17,9 @@ if env.bool("DEBUG", default=False):
     raise ImproperlyConfigured("DEBUG must be off in production.")
 
 DEBUG = False
+# The demo seed creates well-known logins: never in production.
+BMS_DEMO_SEED_ALLOWED = False
+BMS_INSECURE_HOSTS = []
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

@@ -1,5 +1,5 @@
 """The test suite: real PostgreSQL and Redis given by `make test` (DATABASE_URL / REDIS_URL)."""
-from .base import *  # noqa: F401,F403
+from .base import *  # noqa: F403
 from .base import env
 
 SECRET_KEY = "test-secret-key"
@@ -11,3 +11,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["*"]
 CELERY_BROKER_URL = env("REDIS_URL", default="memory://")
+
+# The vendor simulators run on loopback over plain HTTP.
+BMS_INSECURE_HOSTS = ["127.0.0.1", "localhost"]

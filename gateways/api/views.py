@@ -11,13 +11,13 @@ from rest_framework.response import Response
 
 from accounts.scoping import AccountScopedViewSet
 from billers.models import BillerConnection
-from rules.models import RuleSet
-from rules.services import RULESET_FIELDS, effective_field_mapping, ruleset_update
+from rules.api.serializers import RuleSetSerializer
+from rules.services import effective_field_mapping, ruleset_update
 from sources.models import SourceConnection
+from sources.registry import SourceNotRegistered, source_adapter_class
 
 from .. import selectors, services
 from ..models import Document, Emission, EmissionAttempt, Gateway, Order, OrderStatus, SideEffect
-from ..test_sale import gateway_test_sale
 
 
 class KeysetPagination(CursorPagination):
@@ -58,13 +58,6 @@ class BackfillInputSerializer(serializers.Serializer):
     end = serializers.DateTimeField()
 
 
-class RuleSetSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = RuleSet
-        fields = list(RULESET_FIELDS) + ["updated_at"]
-        read_only_fields = ["updated_at"]
-
-
 class RuleSetOutputSerializer(RuleSetSerializer):
     effective_field_mapping = serializers.SerializerMethodField()
 
@@ -72,7 +65,11 @@ class RuleSetOutputSerializer(RuleSetSerializer):
         fields = RuleSetSerializer.Meta.fields + ["effective_field_mapping"]
 
     def get_effective_field_mapping(self, obj) -> dict:
-        return effective_field_mapping(ruleset=obj, platform=obj.gateway.source.platform)
+        try:
+            defaults = source_adapter_class(obj.gateway.source.platform).default_field_mapping
+        except SourceNotRegistered:
+            defaults = {}
+        return effective_field_mapping(ruleset=obj, field_defaults=defaults)
 
 
 class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
@@ -90,7 +87,7 @@ class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         source = SourceConnection.objects.filter(account=self.account, pk=data.validated_data["source"]).first()
         biller = BillerConnection.objects.filter(account=self.account, pk=data.validated_data["biller"]).first()
         if source is None or biller is None:
-            raise ValidationError({"detail": "Unknown source or biller in this account."})
+            raise ValidationError({"detail": "El origen de datos o el facturador no existe en esta cuenta."})
         try:
             gateway = services.gateway_create(
                 account=self.account, name=data.validated_data["name"], source=source, biller=biller,
@@ -138,7 +135,7 @@ class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
     @extend_schema(request=None, responses={200: serializers.DictField()})
     @action(detail=True, methods=["post"], url_path="test-sale")
     def test_sale(self, request, pk=None):
-        report = gateway_test_sale(gateway=self.get_object(), actor=self.actor)
+        report = services.gateway_test_sale(gateway=self.get_object(), actor=self.actor)
         return Response(report.as_dict(), status=status.HTTP_200_OK if report.ok else status.HTTP_422_UNPROCESSABLE_ENTITY)
 
 
@@ -252,14 +249,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScop
     def bulk_emit(self, request):
         data = BulkEmitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        results = {}
-        for order in self.get_queryset().filter(pk__in=data.validated_data["ids"]):
-            try:
-                results[str(order.pk)] = services.order_emit_now(order=order, actor=self.actor).status
-            except DjangoValidationError as exc:
-                results[str(order.pk)] = " ".join(exc.messages)
-        for missing in set(data.validated_data["ids"]) - {int(k) for k in results}:
-            results[str(missing)] = "not found"
+        results = services.orders_bulk_emit(account=self.account, order_ids=data.validated_data["ids"], actor=self.actor)
         return Response({"results": results})
 
 

@@ -1,21 +1,30 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import mixins, serializers
+from rest_framework.exceptions import ValidationError
 
 from accounts.fields import mask
 from accounts.scoping import AccountScopedViewSet
-from accounts.services import connection_create, connection_update
 
 from ..models import SourceConnection
+from ..registry import platform_choices
+from ..services import source_connection_create, source_connection_update
 
 
 class SourceConnectionSerializer(serializers.ModelSerializer):
-    """Credentials are write-only: the API shows only which keys are set, masked."""
+    """Credentials are write-only: the API shows only which keys are set, masked. Both dicts are
+    checked against the platform's declared specs by the service."""
 
-    credentials = serializers.DictField(child=serializers.CharField(), write_only=True, required=False)
+    platform = serializers.ChoiceField(choices=platform_choices())
+    credentials = serializers.DictField(write_only=True, required=False)
     credentials_masked = serializers.SerializerMethodField()
+    config = serializers.DictField(required=False)
 
     class Meta:
         model = SourceConnection
-        fields = ["id", "name", "platform", "store_url", "credentials", "credentials_masked", "config", "status", "status_message", "created_at"]
+        fields = [
+            "id", "name", "platform", "store_url", "credentials", "credentials_masked", "config", "status", "status_message",
+            "created_at",
+        ]
         read_only_fields = ["status", "status_message", "created_at"]
 
     def get_credentials_masked(self, obj) -> dict:
@@ -31,11 +40,13 @@ class SourceConnectionViewSet(
         return SourceConnection.objects.order_by("name")
 
     def perform_create(self, serializer):
-        serializer.instance = connection_create(
-            model=SourceConnection, account=self.account, actor=self.actor, **serializer.validated_data
-        )
+        try:
+            serializer.instance = source_connection_create(account=self.account, actor=self.actor, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from exc
 
     def perform_update(self, serializer):
-        serializer.instance = connection_update(
-            connection=serializer.instance, actor=self.actor, **serializer.validated_data
-        )
+        try:
+            serializer.instance = source_connection_update(connection=serializer.instance, actor=self.actor, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from exc

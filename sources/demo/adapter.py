@@ -1,120 +1,39 @@
 """The built-in Demo store: realistic paid CLP orders on demand, in Shopify's order shape.
 
-It lets a new account (and `make demo`) see the whole pipeline without a real store. Its orders are
-Shopify-shaped so they go through the same parser as real Shopify orders.
+It lets a new account (and ``make demo``) see the whole pipeline without a real store. Its orders are
+Shopify-shaped so they go through the same parser and field mapping as real Shopify orders. A Demo
+connection always has a webhook secret (generated when none is given), so its deliveries are signed,
+and it can only be wired to a biller in certification: nothing it sends is a real sale.
 """
-import random
-from datetime import datetime, timezone
+from django.utils.translation import gettext_lazy as _
 
-from ..base import OrderSource, WebhookDelivery, WebhookReceiver
+from billmysales.integrations.spec import SECRET_TEXT, Field, random_secret
+
+from ..base import SourceAdapter, WebhookReceiver, webhook_secrets
 from ..orderdata import OrderData
-from ..shopify.orders import parse_order as parse_shopify_order
-from .webhooks import read_delivery
-
-CATALOGUE = [
-    ("POL-ORG-M", "Polera algodón orgánico talla M", 12990),
-    ("CAF-GRA-1K", "Café de grano tostado 1 kg", 15990),
-    ("TAZ-CER-01", "Tazón cerámica artesanal Pomaire", 7990),
-    ("MIE-ULM-500", "Miel de ulmo 500 g", 8490),
-    ("MER-MPCH-250", "Merkén ahumado 250 g", 4990),
-    ("BOL-TEL-01", "Bolsa de tela reutilizable", 3990),
-    ("VIN-CAR-750", "Vino Carménère reserva 750 ml", 9990),
-    ("LIB-NER-20", "Libro: Veinte poemas de amor", 11900),
-]
-BUYERS = [
-    ("Camila", "Rojas", "camila.rojas@example.cl", "Av. Providencia 1234, depto 56", "Providencia"),
-    ("Matías", "González", "matias.gonzalez@example.cl", "Los Carrera 455", "Concepción"),
-    ("Valentina", "Muñoz", "valentina.munoz@example.cl", "Errázuriz 1020", "Valparaíso"),
-    ("Benjamín", "Soto", "benjamin.soto@example.cl", "Av. Alemania 0671", "Temuco"),
-]
-SHIPPING_PRICE = 3990
+from ..shopify.fields import DEFAULT_FIELD_MAPPING
+from ..shopify.orders import parse_order
+from ..shopify.samples import sample_order
+from .webhooks import DemoWebhookReader
 
 
-def demo_order_payload(*, number: int, rng: random.Random | None = None, test: bool = False) -> dict:
-    """A paid Shopify-shaped CLP order with gross prices (taxes included), like a real Chilean store."""
-    rng = rng or random.Random(number)
-    first, last, email, street, comuna = rng.choice(BUYERS)
-    picked = rng.sample(CATALOGUE, k=rng.randint(1, 4))
-    line_items = []
-    subtotal = 0
-    for index, (sku, title, price) in enumerate(picked, start=1):
-        quantity = rng.randint(1, 3)
-        subtotal += price * quantity
-        line_items.append(
-            {
-                "id": number * 100 + index,
-                "title": title,
-                "name": title,
-                "sku": sku,
-                "quantity": quantity,
-                "price": f"{price}.00",
-                "total_discount": "0.00",
-                "discount_allocations": [],
-                "taxable": True,
-                "gift_card": False,
-                "product_id": 7000 + index,
-            }
-        )
-    shipping = SHIPPING_PRICE if subtotal < 30000 else 0
-    total = subtotal + shipping
-    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    address = {
-        "first_name": first,
-        "last_name": last,
-        "name": f"{first} {last}",
-        "address1": street,
-        "address2": "",
-        "city": comuna,
-        "province": "Región Metropolitana" if comuna == "Providencia" else "",
-        "country": "Chile",
-        "country_code": "CL",
-        "company": None,
-        "phone": "+56 9 5555 0000",
-    }
-    return {
-        "id": 5_100_000_000 + number,
-        "name": f"#{number}",
-        "order_number": number,
-        "email": email,
-        "created_at": now,
-        "processed_at": now,
-        "currency": "CLP",
-        "presentment_currency": "CLP",
-        "financial_status": "paid",
-        "test": test,
-        "taxes_included": True,
-        "subtotal_price": f"{subtotal}.00",
-        "total_discounts": "0.00",
-        "total_price": f"{total}.00",
-        "current_total_price": f"{total}.00",
-        "total_tip_received": "0.00",
-        "line_items": line_items,
-        "shipping_lines": [
-            {"title": "Despacho a domicilio", "price": f"{shipping}.00", "discounted_price": f"{shipping}.00", "discount_allocations": []}
-        ]
-        if shipping
-        else [],
-        "customer": {"first_name": first, "last_name": last, "email": email},
-        "billing_address": address,
-        "shipping_address": address,
-        "note_attributes": [],
-        "tags": "demo",
-        "source_name": "web",
-        "cancelled_at": None,
-        "refunds": [],
-    }
-
-
-class DemoSource(OrderSource, WebhookReceiver):
+class DemoSource(SourceAdapter, WebhookReceiver):
     platform = "demo"
+    label = _("Tienda Demo")
+    credentials_spec = (
+        Field("webhook_secret", _("Secreto de webhooks"), SECRET_TEXT, required=False, generated=random_secret),
+    )
+    store_url_required = False
+    certification_only = True
+    default_field_mapping = DEFAULT_FIELD_MAPPING
+    webhook_reader = DemoWebhookReader()
 
     def parse_order(self, raw: dict) -> OrderData:
-        return parse_shopify_order(raw)
+        return parse_order(raw)
 
-    def make_order(self, *, number: int, test: bool = False) -> dict:
-        return demo_order_payload(number=number, test=test)
+    @classmethod
+    def sample_order(cls, *, number: int, test: bool = False) -> dict:
+        return sample_order(number=number, test=test)
 
-
-
-    def webhook_delivery(self, *, headers: dict, body: bytes) -> WebhookDelivery:
-        return read_delivery(headers=headers, body=body, secret=self.connection.credentials.get("webhook_secret", ""))
+    def webhook_delivery(self, *, headers, body: bytes):
+        return self.webhook_reader.read(headers=headers, body=body, secrets=webhook_secrets(self.connection), store_url="")

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..base import OrderParseError
 from ..orderdata import Buyer, OrderData, OrderLine, PaymentStatus, ShippingLine
-from ..parsing import iso_datetime, list_of_objects, money
+from ..parsing import currency, identifier, iso_datetime, list_of_objects, money, obj, text
 
 PAYMENT_STATUS = {
     "completed": PaymentStatus.PAID,
@@ -40,18 +40,16 @@ CANCELLED_STATUSES = {"cancelled", "canceled"}
 def parse_order(raw: dict) -> OrderData:
     """Reads one Multivende checkout; raises ``OrderParseError`` naming the field when it cannot."""
     if not isinstance(raw, dict):
-        raise OrderParseError(f"Multivende checkout must be a JSON object, got {type(raw).__name__}")
-    if not raw.get("_id"):
-        raise OrderParseError("Multivende checkout has no _id")
-    external_id = str(raw["_id"])
+        raise OrderParseError(f"La venta de Multivende debe ser un objeto JSON, no {type(raw).__name__}.")
+    external_id = identifier(raw.get("_id"), "_id")
     if raw.get("gross") is None:
-        raise OrderParseError(f"Multivende checkout {external_id} has no gross total")
-    payment_status = PAYMENT_STATUS.get(str(raw.get("paymentStatus") or ""), PaymentStatus.UNKNOWN)
+        raise OrderParseError(f"La venta {external_id} de Multivende no trae el total (gross).")
+    payment_status = PAYMENT_STATUS.get(text(raw.get("paymentStatus"), "paymentStatus"), PaymentStatus.UNKNOWN)
     sold_at = iso_datetime(raw.get("soldAt"), "soldAt")
     return OrderData(
         external_id=external_id,
         number=_number(raw),
-        currency=str(raw.get("currency") or "CLP").upper(),
+        currency=currency(raw.get("currency") or "CLP"),
         payment_status=payment_status,
         paid_total=money(raw["gross"], "gross"),
         lines=tuple(_line(item, index) for index, item in enumerate(list_of_objects(raw, "CheckoutItems"))),
@@ -60,8 +58,8 @@ def parse_order(raw: dict) -> OrderData:
         shipping=tuple(_shipping(raw)),
         prices_include_tax=True,
         buyer=_buyer(raw),
-        channel=str(raw.get("origin") or ""),
-        cancelled=str(raw.get("status") or "") in CANCELLED_STATUSES,
+        channel=text(raw.get("origin"), "origin"),
+        cancelled=text(raw.get("status"), "status") in CANCELLED_STATUSES,
         raw=raw,
     )
 
@@ -71,15 +69,15 @@ def _number(raw: dict) -> str:
     if not isinstance(link, dict):
         links = list_of_objects(raw, "CheckoutLinks")
         link = links[0] if links else {}
-    return str(link.get("externalOrderNumber") or raw.get("code") or raw["_id"])
+    return text(link.get("externalOrderNumber") or raw.get("code") or raw["_id"], "CheckoutLink.externalOrderNumber", 200)
 
 
 def _line(item: Any, index: int) -> OrderLine:
     where = f"CheckoutItems[{index}]"
-    version = item.get("ProductVersion") or {}
-    product = version.get("Product") or {}
-    size = (version.get("Size") or {}).get("name")
-    name = str(product.get("name") or item.get("name") or "")
+    version = obj(item, "ProductVersion", f"{where}.")
+    product = obj(version, "Product", f"{where}.ProductVersion.")
+    size = text(obj(version, "Size", f"{where}.ProductVersion.").get("name"), f"{where}.ProductVersion.Size.name")
+    name = text(product.get("name") or item.get("name"), f"{where}.ProductVersion.Product.name")
     quantity = money(item.get("count"), f"{where}.count")
     unit_price = money(item.get("gross"), f"{where}.gross")
     if item.get("totalWithDiscount") is None:
@@ -87,25 +85,26 @@ def _line(item: Any, index: int) -> OrderLine:
     else:
         discount = quantity * unit_price - money(item["totalWithDiscount"], f"{where}.totalWithDiscount")
     return OrderLine(
-        line_id=str(item.get("_id") or index),
+        line_id=text(item.get("_id") or index, f"{where}._id", 100),
         name=f"{name} - {size}" if size else name,
         quantity=quantity,
         unit_price=unit_price,
-        sku=str(item.get("code") or version.get("code") or ""),
+        sku=text(item.get("code") or version.get("code"), f"{where}.code", 200),
         discount=discount,
-        product_id=str(version.get("ProductId") or ""),
+        product_id=text(version.get("ProductId"), f"{where}.ProductVersion.ProductId", 100),
     )
 
 
 def _shipping(raw: dict) -> list[ShippingLine]:
     lines = []
     for index, link in enumerate(list_of_objects(raw, "DeliveryOrderInCheckouts")):
-        delivery = link.get("DeliveryOrder") or {}
+        where = f"DeliveryOrderInCheckouts[{index}]"
+        delivery = obj(link, "DeliveryOrder", f"{where}.")
         if delivery.get("cost") is None:
             continue
         lines.append(
             ShippingLine(
-                name=str(delivery.get("courierName") or delivery.get("shippingMode") or ""),
+                name=text(delivery.get("courierName") or delivery.get("shippingMode"), f"{where}.DeliveryOrder.courierName"),
                 price=money(delivery["cost"], f"DeliveryOrderInCheckouts[{index}].DeliveryOrder.cost"),
             )
         )
@@ -113,17 +112,21 @@ def _shipping(raw: dict) -> list[ShippingLine]:
 
 
 def _buyer(raw: dict) -> Buyer:
-    client = raw.get("Client") or {}
-    billing = raw.get("BillingAddress") or {}
+    client = obj(raw, "Client")
+    billing = obj(raw, "BillingAddress")
+
+    def field(container: dict, where: str, name: str, max_length: int = 1000) -> str:
+        return text(container.get(name), f"{where}.{name}", max_length)
+
     street = " ".join(
-        str(part).strip() for part in (billing.get("address_1"), billing.get("address_2")) if part and str(part).strip()
+        part for part in (field(billing, "BillingAddress", "address_1"), field(billing, "BillingAddress", "address_2")) if part
     )
     return Buyer(
-        email=str(client.get("email") or ""),
-        name=str(client.get("fullName") or billing.get("fullName") or ""),
-        phone=str(client.get("phoneNumber") or ""),
+        email=field(client, "Client", "email", 254),
+        name=field(client, "Client", "fullName") or field(billing, "BillingAddress", "fullName"),
+        phone=field(client, "Client", "phoneNumber"),
         address=street,
-        city=str(billing.get("city") or ""),
-        comuna=str(billing.get("commune") or billing.get("city") or ""),
-        company=str(billing.get("businessName") or ""),
+        city=field(billing, "BillingAddress", "city"),
+        comuna=field(billing, "BillingAddress", "commune") or field(billing, "BillingAddress", "city"),
+        company=field(billing, "BillingAddress", "businessName"),
     )

@@ -28,9 +28,9 @@ Choices:
 import json
 import re
 
-from ..base import IssuedDocumentInfo, document_data, document_note
+from ..base import IssuedDocumentInfo
 from ..errors import SourceRejectedError
-from ..http import StoreHttpClient, https_base_url, order_path_id
+from ..http import StoreHttpClient, order_path_id
 
 API_VERSION = "2026-04"
 METAFIELD_NAMESPACE = "billmysales"
@@ -42,7 +42,7 @@ class ShopifyClient(StoreHttpClient):
 
     def __init__(self, *, store_url: str, access_token: str, api_version: str = API_VERSION):
         super().__init__()
-        self.base_url = https_base_url(self.vendor, store_url)
+        self.base_url = self.checked_url(store_url, "URL de la tienda")
         self.access_token = access_token
         self.api_version = api_version
 
@@ -61,7 +61,7 @@ class ShopifyClient(StoreHttpClient):
         """Creates the document's metafield on the order; returns what was written, with its id."""
         order_id = order_path_id(self.vendor, document.order_external_id)
         key = f"dte_{document.tipo_dte}_{document.folio}"
-        value = {"note": document_note(document), **document_data(document)}
+        value = {"note": document.note, **document.as_data()}
         response = self.request(
             "POST",
             f"{self.base_url}/admin/api/{self.api_version}/orders/{order_id}/metafields.json",

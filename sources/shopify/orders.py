@@ -32,7 +32,7 @@ from ..orderdata import (
     RefundLine,
     ShippingLine,
 )
-from ..parsing import iso_datetime, list_of_objects, money
+from ..parsing import currency, identifier, iso_datetime, list_of_objects, money, obj, text
 
 FINANCIAL_STATUS = {
     "paid": PaymentStatus.PAID,
@@ -50,22 +50,20 @@ PAID_STATUSES = {PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentSt
 def parse_order(raw: dict) -> OrderData:
     """Reads one Shopify order; raises ``OrderParseError`` naming the field when it cannot."""
     if not isinstance(raw, dict):
-        raise OrderParseError(f"Shopify order must be a JSON object, got {type(raw).__name__}")
+        raise OrderParseError(f"La orden de Shopify debe ser un objeto JSON, no {type(raw).__name__}.")
     order = raw["order"] if isinstance(raw.get("order"), dict) and "id" not in raw else raw
-    if order.get("id") in (None, ""):
-        raise OrderParseError("Shopify order has no id")
-    external_id = str(order["id"])
+    external_id = identifier(order.get("id"), "id")
     taxes_included = order.get("taxes_included")
     total = order.get("total_price")
     if total is None:
         total = order.get("current_total_price")
     if total is None:
-        raise OrderParseError(f"Shopify order {external_id} has no total_price")
-    payment_status = FINANCIAL_STATUS.get(str(order.get("financial_status") or ""), PaymentStatus.UNKNOWN)
+        raise OrderParseError(f"La orden {external_id} de Shopify no trae total_price.")
+    payment_status = FINANCIAL_STATUS.get(text(order.get("financial_status"), "financial_status"), PaymentStatus.UNKNOWN)
     return OrderData(
         external_id=external_id,
-        number=str(order.get("name") or order.get("order_number") or order.get("number") or external_id),
-        currency=str(order.get("currency") or "").upper(),
+        number=text(order.get("name") or order.get("order_number") or order.get("number") or external_id, "name", 200),
+        currency=currency(order.get("currency")),
         payment_status=payment_status,
         paid_total=money(total, "total_price"),
         lines=tuple(_line(item, index) for index, item in enumerate(list_of_objects(order, "line_items"))),
@@ -75,8 +73,8 @@ def parse_order(raw: dict) -> OrderData:
         tips=money(order.get("total_tip_received") or "0", "total_tip_received"),
         prices_include_tax=taxes_included if isinstance(taxes_included, bool) else None,
         buyer=_buyer(order),
-        tags=tuple(tag.strip() for tag in str(order.get("tags") or "").split(",") if tag.strip()),
-        channel=str(order.get("source_name") or ""),
+        tags=tuple(tag.strip() for tag in text(order.get("tags"), "tags", 10_000).split(",") if tag.strip()),
+        channel=text(order.get("source_name"), "source_name"),
         cancelled=bool(order.get("cancelled_at")),
         refunds=tuple(
             _refund(refund, index, taxes_included is True) for index, refund in enumerate(list_of_objects(order, "refunds"))
@@ -97,15 +95,15 @@ def _line(item: Any, index: int) -> OrderLine:
     else:
         discount = money(item.get("total_discount") or "0", f"{where}.total_discount")
     return OrderLine(
-        line_id=str(item.get("id") or index),
-        name=str(item.get("name") or item.get("title") or ""),
+        line_id=text(item.get("id") or index, f"{where}.id", 100),
+        name=text(item.get("name") or item.get("title"), f"{where}.name"),
         quantity=money(item.get("quantity"), f"{where}.quantity"),
         unit_price=money(item.get("price"), f"{where}.price"),
-        sku=str(item.get("sku") or ""),
+        sku=text(item.get("sku"), f"{where}.sku", 200),
         discount=discount,
         taxable=item.get("taxable", True) is not False,
-        is_gift_card=bool(item.get("gift_card")),
-        product_id=str(item.get("product_id") or ""),
+        is_gift_card=item.get("gift_card") is True,
+        product_id=text(item.get("product_id"), f"{where}.product_id", 100),
     )
 
 
@@ -122,26 +120,30 @@ def _shipping(line: Any, index: int) -> ShippingLine:
         discount = price - money(line["discounted_price"], f"{where}.discounted_price")
     else:
         discount = Decimal("0")
-    return ShippingLine(name=str(line.get("title") or line.get("code") or ""), price=price, discount=discount)
+    return ShippingLine(name=text(line.get("title") or line.get("code"), f"{where}.title"), price=price, discount=discount)
 
 
 def _buyer(order: dict) -> Buyer:
-    address = order.get("billing_address") or order.get("shipping_address") or {}
-    customer = order.get("customer") or {}
-    name = address.get("name") or " ".join(
-        part for part in (customer.get("first_name"), customer.get("last_name")) if part
+    where = "billing_address" if order.get("billing_address") else "shipping_address"
+    address = obj(order, where)
+    customer = obj(order, "customer")
+    name = text(address.get("name"), f"{where}.name") or " ".join(
+        part for part in (text(customer.get("first_name"), "customer.first_name"),
+                          text(customer.get("last_name"), "customer.last_name")) if part
     )
     street = " ".join(
-        part.strip() for part in (address.get("address1"), address.get("address2")) if part and part.strip()
+        part for part in (text(address.get("address1"), f"{where}.address1"),
+                          text(address.get("address2"), f"{where}.address2")) if part
     )
+    city = text(address.get("city"), f"{where}.city")
     return Buyer(
-        email=str(order.get("email") or order.get("contact_email") or customer.get("email") or ""),
-        name=str(name or ""),
-        phone=str(address.get("phone") or order.get("phone") or customer.get("phone") or ""),
+        email=text(order.get("email") or order.get("contact_email") or customer.get("email"), "email", 254),
+        name=name,
+        phone=text(address.get("phone") or order.get("phone") or customer.get("phone"), "phone"),
         address=street,
-        city=str(address.get("city") or ""),
-        comuna=str(address.get("city") or ""),
-        company=str(address.get("company") or ""),
+        city=city,
+        comuna=city,
+        company=text(address.get("company"), f"{where}.company"),
     )
 
 
@@ -154,7 +156,7 @@ def _refund(refund: Any, index: int, taxes_included: bool) -> RefundData:
             amount += money(item.get("total_tax") or "0", f"{where}.refund_line_items[{n}].total_tax")
         lines.append(
             RefundLine(
-                line_id=str(item.get("line_item_id") or ""),
+                line_id=text(item.get("line_item_id"), f"{where}.refund_line_items[{n}].line_item_id", 100),
                 quantity=money(item.get("quantity"), f"{where}.refund_line_items[{n}].quantity"),
                 amount=amount,
             )
@@ -180,10 +182,10 @@ def _refund(refund: Any, index: int, taxes_included: bool) -> RefundData:
     else:
         amount = sum((line.amount for line in lines), shipping_amount)
     return RefundData(
-        external_id=str(refund.get("id") or index),
+        external_id=text(refund.get("id") or index, f"{where}.id", 100),
         created_at=iso_datetime(refund.get("processed_at") or refund.get("created_at"), f"{where}.created_at"),
         amount=amount,
         lines=tuple(lines),
         shipping_amount=shipping_amount,
-        reason=str(refund.get("note") or ""),
+        reason=text(refund.get("note"), f"{where}.note"),
     )

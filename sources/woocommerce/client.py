@@ -26,18 +26,18 @@ Choices, where the docs leave it to us (each in ``connection.config``):
 """
 import json
 
-from ..base import IssuedDocumentInfo, document_data, document_note
+from ..base import IssuedDocumentInfo
 from ..errors import SourceRejectedError
-from ..http import StoreHttpClient, https_base_url, order_path_id
+from ..http import StoreHttpClient, order_path_id
 
 DATA_PREFIX = "billmysales:dte"
 
 
 def note_text(document: IssuedDocumentInfo) -> str:
-    lines = [document_note(document)]
+    lines = [document.note]
     if document.pdf_url:
         lines.append(f"PDF: {document.pdf_url}")
-    lines.append(f"{DATA_PREFIX} {json.dumps(document_data(document), ensure_ascii=False)}")
+    lines.append(f"{DATA_PREFIX} {json.dumps(document.as_data(), ensure_ascii=False)}")
     return "\n".join(lines)
 
 
@@ -47,7 +47,7 @@ class WooCommerceClient(StoreHttpClient):
     def __init__(self, *, store_url: str, consumer_key: str, consumer_secret: str,
                  query_string_auth: bool = False, rest_prefix: str = "wp-json"):
         super().__init__()
-        self.api_url = f"{https_base_url(self.vendor, store_url)}/{rest_prefix.strip('/')}/wc/v3"
+        self.api_url = f"{self.checked_url(store_url, 'URL de la tienda')}/{rest_prefix.strip('/')}/wc/v3"
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.query_string_auth = query_string_auth

@@ -20,7 +20,7 @@ Pure functions: no HTTP, no Django. Choices made where WooCommerce leaves room:
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +34,7 @@ from ..orderdata import (
     RefundLine,
     ShippingLine,
 )
-from ..parsing import list_of_objects, money
+from ..parsing import currency, identifier, iso_datetime, list_of_objects, money, obj, text
 
 STATUS = {
     "pending": PaymentStatus.PENDING,
@@ -50,12 +50,10 @@ STATUS = {
 def parse_order(raw: dict) -> OrderData:
     """Reads one WooCommerce order; raises ``OrderParseError`` naming the field when it cannot."""
     if not isinstance(raw, dict):
-        raise OrderParseError(f"WooCommerce order must be a JSON object, got {type(raw).__name__}")
-    if raw.get("id") in (None, ""):
-        raise OrderParseError("WooCommerce order has no id")
-    external_id = str(raw["id"])
+        raise OrderParseError(f"La orden de WooCommerce debe ser un objeto JSON, no {type(raw).__name__}.")
+    external_id = identifier(raw.get("id"), "id")
     if raw.get("total") is None:
-        raise OrderParseError(f"WooCommerce order {external_id} has no total")
+        raise OrderParseError(f"La orden {external_id} de WooCommerce no trae total.")
     gross = raw.get("prices_include_tax") is True
     meta = _meta(raw.get("meta_data"))
     refunds = tuple(_refund(refund, index, gross) for index, refund in enumerate(list_of_objects(raw, "refunds")))
@@ -70,20 +68,20 @@ def parse_order(raw: dict) -> OrderData:
         else:
             lines.append(
                 OrderLine(
-                    line_id=f"fee-{fee.get('id') or index}",
-                    name=html.unescape(str(fee.get("name") or "Cargo")),
+                    line_id=f"fee-{text(fee.get('id') or index, f'fee_lines[{index}].id', 90)}",
+                    name=html.unescape(text(fee.get("name"), f"fee_lines[{index}].name") or "Cargo"),
                     quantity=Decimal("1"),
                     unit_price=amount,
                     taxable=fee.get("tax_status") != "none",
                 )
             )
-    status = str(raw.get("status") or "")
+    status = text(raw.get("status"), "status")
     date_paid = _datetime(raw, "date_paid")
     payment_status = _payment_status(status, date_paid, refunds)
     return OrderData(
         external_id=external_id,
-        number=str(raw.get("number") or external_id),
-        currency=str(raw.get("currency") or "").upper(),
+        number=text(raw.get("number") or external_id, "number", 200),
+        currency=currency(raw.get("currency")),
         payment_status=payment_status,
         paid_total=money(raw.get("total"), "total"),
         lines=tuple(lines),
@@ -92,8 +90,8 @@ def parse_order(raw: dict) -> OrderData:
         shipping=tuple(_shipping(line, index, gross) for index, line in enumerate(list_of_objects(raw, "shipping_lines"))),
         global_discount=global_discount,
         prices_include_tax=raw.get("prices_include_tax") if isinstance(raw.get("prices_include_tax"), bool) else None,
-        buyer=_buyer(raw.get("billing") or {}, meta),
-        channel=str(raw.get("created_via") or ""),
+        buyer=_buyer(obj(raw, "billing"), meta),
+        channel=text(raw.get("created_via"), "created_via"),
         cancelled=status == "cancelled",
         refunds=refunds,
         raw=raw,
@@ -112,20 +110,20 @@ def _line(item: Any, index: int, gross: bool) -> OrderLine:
     where = f"line_items[{index}]"
     quantity = money(item.get("quantity"), f"{where}.quantity")
     if quantity <= 0:
-        raise OrderParseError(f"{where}.quantity must be positive, got {quantity}")
+        raise OrderParseError(f"{where}.quantity debe ser positiva; vino {quantity}.")
     subtotal = money(item.get("subtotal"), f"{where}.subtotal")
     total = money(item.get("total"), f"{where}.total")
     if gross:
         subtotal += money(item.get("subtotal_tax") or "0", f"{where}.subtotal_tax")
         total += money(item.get("total_tax") or "0", f"{where}.total_tax")
     return OrderLine(
-        line_id=str(item.get("id") or index),
-        name=html.unescape(str(item.get("name") or "")),
+        line_id=text(item.get("id") or index, f"{where}.id", 100),
+        name=html.unescape(text(item.get("name"), f"{where}.name")),
         quantity=quantity,
         unit_price=subtotal / quantity,
-        sku=str(item.get("sku") or ""),
+        sku=text(item.get("sku"), f"{where}.sku", 200),
         discount=subtotal - total,
-        product_id=str(item.get("product_id") or ""),
+        product_id=text(item.get("product_id"), f"{where}.product_id", 100),
     )
 
 
@@ -134,24 +132,24 @@ def _shipping(line: Any, index: int, gross: bool) -> ShippingLine:
     price = money(line.get("total") or "0", f"{where}.total")
     if gross:
         price += money(line.get("total_tax") or "0", f"{where}.total_tax")
-    return ShippingLine(name=html.unescape(str(line.get("method_title") or "")), price=price)
+    return ShippingLine(name=html.unescape(text(line.get("method_title"), f"{where}.method_title")), price=price)
 
 
 def _buyer(billing: dict, meta: dict[str, Any]) -> Buyer:
-    name = " ".join(
-        part.strip() for part in (billing.get("first_name"), billing.get("last_name")) if part and part.strip()
-    )
-    street = " ".join(
-        part.strip() for part in (billing.get("address_1"), billing.get("address_2")) if part and part.strip()
-    )
+    def field(name: str, max_length: int = 1000) -> str:
+        return text(billing.get(name), f"billing.{name}", max_length)
+
+    name = " ".join(part for part in (field("first_name"), field("last_name")) if part)
+    street = " ".join(part for part in (field("address_1"), field("address_2")) if part)
+    comuna = meta.get("_billing_comuna")
     return Buyer(
-        email=str(billing.get("email") or ""),
+        email=field("email", 254),
         name=name,
-        phone=str(billing.get("phone") or ""),
+        phone=field("phone"),
         address=street,
-        city=str(billing.get("city") or ""),
-        comuna=str(meta.get("_billing_comuna") or billing.get("city") or ""),
-        company=str(billing.get("company") or ""),
+        city=field("city"),
+        comuna=(text(comuna, "meta_data._billing_comuna") if isinstance(comuna, str) else "") or field("city"),
+        company=field("company"),
     )
 
 
@@ -171,26 +169,26 @@ def _refund(refund: Any, index: int, gross: bool) -> RefundData:
         refunded_item = _meta(item.get("meta_data")).get("_refunded_item_id")
         lines.append(
             RefundLine(
-                line_id=str(refunded_item or item.get("id") or ""),
+                line_id=text(refunded_item or item.get("id"), f"{where}.line_items[{n}].id", 100),
                 quantity=abs(money(item.get("quantity"), f"{where}.line_items[{n}].quantity")),
                 amount=line_amount,
             )
         )
     created = refund.get("date_created_gmt")
     return RefundData(
-        external_id=str(refund.get("id") or index),
+        external_id=text(refund.get("id") or index, f"{where}.id", 100),
         created_at=_parse_datetime(created, f"{where}.date_created_gmt", utc=True) if created else None,
         amount=amount,
         lines=tuple(lines),
         # The order's summary names the reason "refund" (REST docs sample); full refund objects say "reason".
-        reason=str(refund.get("reason") or refund.get("refund") or ""),
+        reason=text(refund.get("reason") or refund.get("refund"), f"{where}.reason"),
     )
 
 
 def _meta(meta_data: Any) -> dict[str, Any]:
-    return {m.get("key"): m.get("value") for m in meta_data or [] if isinstance(m, dict)}
-
-
+    if not isinstance(meta_data, list):
+        return {}
+    return {m["key"]: m.get("value") for m in meta_data if isinstance(m, dict) and isinstance(m.get("key"), str)}
 
 
 def _datetime(raw: dict, key: str) -> datetime | None:
@@ -202,8 +200,5 @@ def _datetime(raw: dict, key: str) -> datetime | None:
 
 
 def _parse_datetime(value: Any, field: str, *, utc: bool) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise OrderParseError(f"{field} is not an ISO 8601 date: {value!r}") from None
-    return parsed.replace(tzinfo=timezone.utc) if utc and parsed.tzinfo is None else parsed
+    parsed = iso_datetime(value, field)
+    return parsed.replace(tzinfo=UTC) if utc and parsed.tzinfo is None else parsed

@@ -73,7 +73,8 @@ def test_api_never_shows_credentials(api_client, account):
 
 
 def test_credentials_sent_again_are_merged_and_the_change_audited(api_client, account):
-    source = SourceConnectionFactory(account=account, credentials={"access_token": "shpat_old", "webhook_secret": "whsec"})
+    source = SourceConnectionFactory(account=account, platform="shopify", store_url="https://tienda.myshopify.com",
+                                     credentials={"access_token": "shpat_old", "webhook_secret": "whsec"})
     response = api_client.patch(f"/api/v1/sources/{source.pk}/", {"credentials": {"access_token": "shpat_new"}}, format="json")
     assert response.status_code == 200, response.content
     source.refresh_from_db()

@@ -61,7 +61,7 @@ class TestApiKeyIsolation(CrossTenantContract):
 def test_bulk_emit_reports_foreign_orders_as_not_found(api_client, account, other_account):
     foreign = OrderFactory(account=other_account, status="waiting")
     response = api_client.post("/api/v1/orders/bulk-emit/", {"ids": [foreign.pk]}, format="json")
-    assert response.json()["results"] == {str(foreign.pk): "not found"}
+    assert response.json()["results"] == {str(foreign.pk): "no encontrada"}
 
 
 def test_gateway_cannot_be_built_from_another_accounts_connections(api_client, account, other_account):
@@ -71,7 +71,7 @@ def test_gateway_cannot_be_built_from_another_accounts_connections(api_client, a
         "/api/v1/gateways/", {"name": "x", "source": source.pk, "biller": biller.pk}, format="json"
     )
     assert response.status_code == 400
-    assert "Unknown source or biller" in str(response.json())
+    assert "no existe en esta cuenta" in str(response.json())
 
 
 def test_dashboard_pages_of_another_account_are_404(session_client, account, other_account):

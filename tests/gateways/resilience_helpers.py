@@ -20,9 +20,9 @@ from django.db import connection
 from django.test import Client
 
 from billers.models import SandboxDocument
-from gateways.emission import stuck_work_requeue
 from gateways.models import Document, DocumentKind, Emission, EmissionStatus, Order, OrderStatus
-from sources.demo.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from gateways.sweeper import stuck_work_requeue
+from sources.demo.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TOPIC_HEADER, DemoWebhookReader
 
 WEBHOOK_SECRET = "s3cret-resilience"
 SETTLED = (EmissionStatus.ISSUED, EmissionStatus.FAILED, EmissionStatus.HELD)
@@ -58,7 +58,8 @@ def webhook_post(gateway, payload: dict, delivery_id: str) -> int:
     body = json.dumps(payload).encode()
     response = Client(raise_request_exception=False).post(
         f"/hooks/{gateway.webhook_token}/", body, content_type="application/json",
-        headers={SIGNATURE_HEADER: sign(body, WEBHOOK_SECRET), DELIVERY_HEADER: delivery_id},
+        headers={SIGNATURE_HEADER: DemoWebhookReader.sign(body, WEBHOOK_SECRET), DELIVERY_HEADER: delivery_id,
+                 TOPIC_HEADER: "orders/paid"},
     )
     return response.status_code
 

@@ -1,21 +1,25 @@
 """The pipeline's services end to end in one process: ingest → rules → emission → document → credit notes."""
 import copy
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 
+from billers.base import Checkpoint
 from billers.models import Environment, SandboxDocument
-from billers.sandbox.adapter import SandboxIssuer
+from billers.sandbox.adapter import SandboxAdapter
 from gateways import services
-from gateways.emission import emission_run, stuck_work_requeue
+from gateways.emission import emission_run
 from gateways.models import Document, DocumentKind, Emission, EmissionAttempt, EmissionStatus, OrderStatus, SideEffect
+from gateways.services import gateway_test_sale
 from gateways.side_effects import document_side_effects_run
-from gateways.test_sale import gateway_test_sale
+from gateways.sweeper import stuck_work_requeue
 from sources.base import DocumentWriteBack, SourceError
-from sources.demo.adapter import DemoSource, demo_order_payload
+from sources.demo.adapter import DemoSource
 from sources.registry import SOURCE_ADAPTERS
+from sources.shopify.samples import sample_order
 from tests.gateways.factories import GatewayFactory
 from tests.gateways.pipeline_helpers import run_pending, with_refund
 
@@ -27,7 +31,7 @@ def gateway(account):
 
 @pytest.fixture
 def payload():
-    return demo_order_payload(number=5001)
+    return sample_order(number=5001)
 
 
 def paid(payload) -> int:
@@ -119,7 +123,7 @@ def test_manual_mode_waits_for_a_person(gateway, payload, actor):
     services.order_emit_now(order=order, actor=actor)
     [document] = run_pending(order)
     assert document.mnt_total == paid(payload)
-    with pytest.raises(ValidationError, match="already"):
+    with pytest.raises(ValidationError, match="ya está"):
         services.order_emit_now(order=order, actor=actor)
 
 
@@ -283,10 +287,10 @@ def test_orders_before_activation_wait_for_a_backfill(gateway, payload, actor):
     old["created_at"] = "2026-01-05T10:00:00-03:00"
     order = services.order_ingest(gateway=gateway, raw=old)
     assert order.status == OrderStatus.SKIPPED
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     count = services.orders_backfill(
-        gateway=gateway, start=datetime(2026, 1, 1, tzinfo=timezone.utc), end=datetime(2026, 2, 1, tzinfo=timezone.utc), actor=actor
+        gateway=gateway, start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime(2026, 2, 1, tzinfo=UTC), actor=actor
     )
     order.refresh_from_db()
     assert count == 1 and order.status == OrderStatus.READY
@@ -325,7 +329,7 @@ def test_test_sale_refuses_a_production_biller(gateway, actor):
 
 def test_certification_gateway_requires_a_certification_biller(account, actor):
     gateway = GatewayFactory(account=account, biller__environment=Environment.PRODUCTION, environment="production")
-    with pytest.raises(ValidationError, match="certification"):
+    with pytest.raises(ValidationError, match="certificación"):
         services.gateway_create(
             account=account, name="x", source=gateway.source, biller=gateway.biller, environment="certification", actor=actor
         )
@@ -458,6 +462,6 @@ def test_a_late_answer_after_another_worker_recorded_the_document_keeps_one_docu
     emission = order.emissions.get()
     slow_claim = emission_claim(emission_id=emission.pk)  # worker A claims, then stalls past the lease
     recorded = emission_run(emission_id=emission.pk)  # worker B reconciles and issues
-    late = _record_success(slow_claim, SandboxIssuer(gateway.biller).find_by_reference(emission.reference), 0.0, Outcome.SUCCESS)
+    late = _record_success(slow_claim, SandboxAdapter(gateway.biller).find_by_reference(emission.reference, Checkpoint()), 0.0, Outcome.SUCCESS)
     assert late == recorded
     assert Document.objects.filter(order=order).count() == 1

@@ -7,7 +7,7 @@ import pytest
 
 from gateways import services
 from gateways.models import OrderStatus
-from sources.demo.adapter import demo_order_payload
+from sources.shopify.samples import sample_order
 from tests.gateways.factories import GatewayFactory
 from tests.gateways.pipeline_helpers import run_pending
 
@@ -20,7 +20,7 @@ FACTURA_BUYER = [
 
 def random_order(n: int) -> tuple[dict, int]:
     rng = random.Random(n)
-    payload = demo_order_payload(number=30000 + n, rng=random.Random(n))
+    payload = sample_order(number=30000 + n, rng=random.Random(n))
     paid = 0
     for line in payload["line_items"]:
         price = rng.choice([1, 7, 990, 1990, 4990, 12990, 15990, 33333])

@@ -17,14 +17,31 @@ from billers.models import SandboxDocument
 from gateways import services
 from gateways.emission import emission_run
 from gateways.models import (
-    Document, DocumentKind, Emission, EmissionAttempt, EmissionStatus, Gateway, InboundEvent, Order, OrderStatus, SideEffect,
+    Document,
+    DocumentKind,
+    Emission,
+    EmissionAttempt,
+    EmissionStatus,
+    Gateway,
+    InboundEvent,
+    Order,
+    OrderStatus,
+    SideEffect,
 )
 from gateways.side_effects import document_side_effects_run
-from sources.demo.adapter import demo_order_payload
+from sources.shopify.samples import sample_order
 from tests.gateways.factories import GatewayFactory
 from tests.gateways.resilience_helpers import (
-    WEBHOOK_SECRET, RedisServer, all_invoices_settled, assert_each_order_issued_once_or_held, closing_db_connection,
-    invoice_status_counts, sandbox_issued_per_reference, sweep_until, wait_for, webhook_post,
+    WEBHOOK_SECRET,
+    RedisServer,
+    all_invoices_settled,
+    assert_each_order_issued_once_or_held,
+    closing_db_connection,
+    invoice_status_counts,
+    sandbox_issued_per_reference,
+    sweep_until,
+    wait_for,
+    webhook_post,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -44,7 +61,7 @@ CONCURRENT_DELIVERIES = 200
 def test_200_concurrent_deliveries_of_one_order_issue_one_document(gateway, celery_worker_process, purge_broker):
     for name in ("dup1", "dup2"):
         celery_worker_process(name=name, concurrency=4)
-    payload = demo_order_payload(number=7001)
+    payload = sample_order(number=7001)
     start = threading.Barrier(CONCURRENT_DELIVERIES)
 
     @closing_db_connection
@@ -86,7 +103,7 @@ def test_200_concurrent_deliveries_of_one_order_issue_one_document(gateway, cele
 )
 def test_failed_email_is_recorded_and_does_not_undo_the_document(gateway, purge_broker, settings, backend, message):
     settings.EMAIL_BACKEND = backend
-    order = services.order_ingest(gateway=gateway, raw=demo_order_payload(number=7501))
+    order = services.order_ingest(gateway=gateway, raw=sample_order(number=7501))
     document = emission_run(emission_id=order.emissions.get().pk)
     before = Document.objects.filter(pk=document.pk).values().get()
 
@@ -152,7 +169,7 @@ def test_worker_killed_mid_emission_is_recovered_without_issuing_twice(
     )
     for number in range(CRASH_ORDERS):
         services.inbound_event_receive(
-            gateway=gateway, delivery_id=f"crash-{number}", topic="orders/paid", payload=demo_order_payload(number=7100 + number),
+            gateway=gateway, delivery_id=f"crash-{number}", topic="orders/paid", payload=sample_order(number=7100 + number),
         )
     wait_for(lambda: crash.reached(gateway), timeout=30, describe=doomed.log)
 
@@ -175,7 +192,7 @@ def test_worker_killed_mid_emission_is_recovered_without_issuing_twice(
 
 
 FLAKY_ORDERS = 100
-LOST_ANSWER = "Sandbox: simulated read timeout after the document was issued"
+LOST_ANSWER = "Sandbox: tiempo de espera simulado después de emitir el documento."
 
 
 @pytest.mark.timeout(240)
@@ -187,7 +204,7 @@ def test_flaky_biller_issues_every_order_exactly_once(gateway, celery_worker_pro
         celery_worker_process(name=name, concurrency=4, BMS_RETRY_DELAYS="1,1,2,2,3,3,3,3")
     for number in range(FLAKY_ORDERS):
         services.inbound_event_receive(
-            gateway=gateway, delivery_id=f"flaky-{number}", topic="orders/paid", payload=demo_order_payload(number=7200 + number),
+            gateway=gateway, delivery_id=f"flaky-{number}", topic="orders/paid", payload=sample_order(number=7200 + number),
         )
 
     wait_for(
@@ -241,7 +258,7 @@ def test_orders_arriving_while_the_broker_is_down_are_all_issued_after_it_return
         celery_worker_process(name=name, concurrency=4, REDIS_URL=outage_redis.url, CELERY_BROKER_URL=outage_redis.url)
         for name in ("outage1", "outage2")
     ]
-    assert webhook_post(gateway, demo_order_payload(number=8000), "before-outage") == 200
+    assert webhook_post(gateway, sample_order(number=8000), "before-outage") == 200
     wait_for(lambda: Document.objects.filter(order__gateway=gateway).exists(), timeout=30)
     # The outage hits idle workers (a worker holding a message: the test after this one).
     wait_for(outage_redis.idle, timeout=30)
@@ -251,7 +268,7 @@ def test_orders_arriving_while_the_broker_is_down_are_all_issued_after_it_return
 
     @closing_db_connection
     def deliver(number: int) -> int:
-        return webhook_post(gateway, demo_order_payload(number=8001 + number), f"outage-{number}")
+        return webhook_post(gateway, sample_order(number=8001 + number), f"outage-{number}")
 
     with ThreadPoolExecutor(max_workers=DELIVERY_THREADS) as pool:
         statuses = Counter(pool.map(deliver, range(OUTAGE_ORDERS)))
@@ -261,7 +278,7 @@ def test_orders_arriving_while_the_broker_is_down_are_all_issued_after_it_return
     assert statuses == {200: OUTAGE_ORDERS}, statuses
     assert InboundEvent.objects.filter(gateway=gateway, processed_at__isnull=True).count() == OUTAGE_ORDERS
     assert Order.objects.filter(gateway=gateway).count() == 1
-    left_for_sweeper = [r for r in caplog.records if r.name == "gateways.services" and "left for the sweeper" in r.getMessage()]
+    left_for_sweeper = [r for r in caplog.records if r.name == "gateways.dispatch" and "left for the sweeper" in r.getMessage()]
     assert len(left_for_sweeper) == OUTAGE_ORDERS
 
     time.sleep(max(0.0, OUTAGE_SECONDS - delivered_in))
@@ -293,7 +310,7 @@ def test_worker_holding_a_scheduled_retry_survives_a_broker_outage(gateway, outa
     worker = celery_worker_process(
         name="holder", concurrency=1, REDIS_URL=outage_redis.url, CELERY_BROKER_URL=outage_redis.url, BMS_RETRY_DELAYS="120",
     )
-    order = services.order_ingest(gateway=gateway, raw=demo_order_payload(number=8600))
+    order = services.order_ingest(gateway=gateway, raw=sample_order(number=8600))
     # The first attempt fails; its retry, due in two minutes, waits in the worker unacknowledged.
     wait_for(
         lambda: EmissionAttempt.objects.filter(emission__order=order, outcome=Outcome.TRANSIENT).exists(),

@@ -1,6 +1,6 @@
 """Multivende checkout JSON → OrderData, on fixtures modelled on the integrators' field names."""
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -36,7 +36,7 @@ def test_mercadolibre_checkout():
     ]
     assert order.shipping == (ShippingLine("Mercado Envíos Flex", Decimal("3490")),)
     assert order.channel == "mercadolibre"
-    assert order.created_at == datetime(2026, 11, 19, 17, 22, 5, tzinfo=timezone.utc)  # soldAt
+    assert order.created_at == datetime(2026, 11, 19, 17, 22, 5, tzinfo=UTC)  # soldAt
     assert order.paid_at == order.created_at
     assert order.buyer == Buyer(
         email="jcontreras.8f21b@mail.mercadolibre.cl", name="Josefa Contreras", phone="+56 9 3344 5566"
@@ -92,13 +92,13 @@ def test_number_falls_back_to_the_multivende_code():
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda body: body.pop("_id"), "has no _id"),
-        (lambda body: body.pop("gross"), "has no gross total"),
-        (lambda body: body.update(gross="treinta mil"), "gross is not a number"),
-        (lambda body: body["CheckoutItems"][0].update(count=None), "CheckoutItems[0].count is missing"),
-        (lambda body: body["CheckoutItems"][1].update(gross="3.995,00"), "CheckoutItems[1].gross is not a number"),
-        (lambda body: body.update(CheckoutItems=[1, 2]), "CheckoutItems must be a list of objects"),
-        (lambda body: body.update(soldAt="ayer"), "soldAt is not an ISO 8601 date"),
+        (lambda body: body.pop("_id"), "_id falta o no es un identificador válido"),
+        (lambda body: body.pop("gross"), "no trae el total (gross)"),
+        (lambda body: body.update(gross="treinta mil"), "gross no es un número"),
+        (lambda body: body["CheckoutItems"][0].update(count=None), "CheckoutItems[0].count falta o no es un número"),
+        (lambda body: body["CheckoutItems"][1].update(gross="3.995,00"), "CheckoutItems[1].gross no es un número"),
+        (lambda body: body.update(CheckoutItems=[1, 2]), "CheckoutItems debe ser una lista de objetos"),
+        (lambda body: body.update(soldAt="ayer"), "soldAt no es una fecha ISO 8601"),
     ],
 )
 def test_malformed_checkouts_raise_a_clear_error(mutate, message):

@@ -233,16 +233,16 @@ def test_financial_status_and_cancellation(financial_status, cancelled_at, expec
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda body: body.pop("id"), "has no id"),
-        (lambda body: [body.pop("total_price"), body.pop("current_total_price")], "has no total_price"),
-        (lambda body: body["line_items"][0].update(price="quince mil"), "line_items[0].price is not a number"),
-        (lambda body: body["line_items"][0].update(price="NaN"), "line_items[0].price is not a finite number"),
-        (lambda body: body["line_items"][1].update(quantity=None), "line_items[1].quantity is missing"),
-        (lambda body: body.update(line_items={"id": 1}), "line_items must be a list of objects"),
-        (lambda body: body.update(created_at="ayer"), "created_at is not an ISO 8601 date"),
+        (lambda body: body.pop("id"), "id falta o no es un identificador válido"),
+        (lambda body: [body.pop("total_price"), body.pop("current_total_price")], "no trae total_price"),
+        (lambda body: body["line_items"][0].update(price="quince mil"), "line_items[0].price no es un número"),
+        (lambda body: body["line_items"][0].update(price="NaN"), "line_items[0].price no es un número finito"),
+        (lambda body: body["line_items"][1].update(quantity=None), "line_items[1].quantity falta o no es un número"),
+        (lambda body: body.update(line_items={"id": 1}), "line_items debe ser una lista de objetos"),
+        (lambda body: body.update(created_at="ayer"), "created_at no es una fecha ISO 8601"),
         (
             lambda body: body["shipping_lines"][0]["discount_allocations"].append({"amount": "gratis"}),
-            "shipping_lines[0].discount_allocations[1].amount is not a number",
+            "shipping_lines[0].discount_allocations[1].amount no es un número",
         ),
     ],
 )
@@ -257,5 +257,5 @@ def test_malformed_orders_raise_a_clear_error(mutate, message):
 
 
 def test_not_a_json_object():
-    with pytest.raises(OrderParseError, match="must be a JSON object"):
+    with pytest.raises(OrderParseError, match="debe ser un objeto JSON"):
         parse_order(["not", "an", "order"])

@@ -1,6 +1,6 @@
 """WooCommerce REST v3 order JSON → OrderData, on the REST docs samples and on Chilean fixtures."""
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,8 +38,8 @@ def test_docs_retrieve_order_727():
     ]
     assert order.shipping == (ShippingLine("Flat Rate", Decimal("10.00")),)
     assert order.channel == "rest-api"
-    assert order.created_at == datetime(2017, 3, 22, 19, 28, 2, tzinfo=timezone.utc)
-    assert order.paid_at == datetime(2017, 3, 22, 19, 28, 8, tzinfo=timezone.utc)
+    assert order.created_at == datetime(2017, 3, 22, 19, 28, 2, tzinfo=UTC)
+    assert order.paid_at == datetime(2017, 3, 22, 19, 28, 8, tzinfo=UTC)
     assert order.buyer == Buyer(
         email="john.doe@example.com",
         name="John Doe",
@@ -140,7 +140,7 @@ def test_full_refund_object_from_the_refunds_endpoint():
 
     assert refund == RefundData(
         external_id="20880",
-        created_at=datetime(2026, 11, 21, 14, 0, tzinfo=timezone.utc),
+        created_at=datetime(2026, 11, 21, 14, 0, tzinfo=UTC),
         amount=Decimal("19980"),
         lines=(RefundLine(line_id="9922", quantity=Decimal("2"), amount=Decimal("19980")),),
         reason="Producto devuelto",
@@ -174,13 +174,13 @@ def test_status_mapping(status, date_paid, expected):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda body: body.pop("id"), "has no id"),
-        (lambda body: body.pop("total"), "has no total"),
-        (lambda body: body.update(total="75.963,00"), "total is not a number"),
-        (lambda body: body["line_items"][0].update(subtotal="gratis"), "line_items[0].subtotal is not a number"),
-        (lambda body: body["line_items"][1].update(quantity=0), "line_items[1].quantity must be positive"),
-        (lambda body: body.update(shipping_lines="flat_rate"), "shipping_lines must be a list of objects"),
-        (lambda body: body.update(date_created_gmt="18/11/2026"), "date_created_gmt is not an ISO 8601 date"),
+        (lambda body: body.pop("id"), "id falta o no es un identificador válido"),
+        (lambda body: body.pop("total"), "no trae total"),
+        (lambda body: body.update(total="75.963,00"), "total no es un número"),
+        (lambda body: body["line_items"][0].update(subtotal="gratis"), "line_items[0].subtotal no es un número"),
+        (lambda body: body["line_items"][1].update(quantity=0), "line_items[1].quantity debe ser positiva"),
+        (lambda body: body.update(shipping_lines="flat_rate"), "shipping_lines debe ser una lista de objetos"),
+        (lambda body: body.update(date_created_gmt="18/11/2026"), "date_created_gmt no es una fecha ISO 8601"),
     ],
 )
 def test_malformed_orders_raise_a_clear_error(mutate, message):

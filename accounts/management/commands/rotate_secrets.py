@@ -21,7 +21,7 @@ class Command(BaseCommand):
             # Reading decrypts with whichever key matches; writing encrypts with the first (newest) key.
             for pk, *values in model._base_manager.values_list("pk", *names).iterator(chunk_size=500):
                 with transaction.atomic():
-                    model._base_manager.filter(pk=pk).update(**dict(zip(names, values)))
+                    model._base_manager.filter(pk=pk).update(**dict(zip(names, values, strict=True)))
                 count += 1
             total += count
             self.stdout.write(f"{model._meta.label}: {count} row(s) re-encrypted")

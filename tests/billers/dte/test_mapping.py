@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from billers.dte import MappingRefused, build_document, build_dte_xml, credentials, validate_dte_xml
 from billers.dte.amounts import round_half_up
-from billers.dte.mapping import MAX_LINES
 from billers.dte.sale import Emisor, Receptor, Reference, Sale, SaleLine
 from billers.dte.sanitize import fit
+from billers.dte.types import DOCUMENT_TYPES
 
 from .conftest import SHARED
 
@@ -120,12 +120,12 @@ def orders(draw):
         exempt = True if tipo in (34, 41) else draw(st.integers(0, 4)) == 0
         discount = draw(st.integers(0, amount)) if amount and draw(st.booleans()) else 0
         lines.append(SaleLine(draw(names), qty, price, discount=discount, exempt=exempt, sku=draw(st.text(max_size=40))))
-    if tipo in (33, 39) and all(l.exempt for l in lines):
+    if tipo in (33, 39) and all(line.exempt for line in lines):
         lines[0] = SaleLine(lines[0].name, lines[0].quantity, lines[0].unit_price, discount=lines[0].discount)
     if draw(st.booleans()):
         lines.append(SaleLine("Despacho", Decimal(1), Decimal(draw(st.integers(1, 9990))), exempt=tipo in (34, 41)))
-    taxable = sum(round_half_up(l.quantity * l.unit_price) - l.discount for l in lines if not l.exempt)
-    exempt_sum = sum(round_half_up(l.quantity * l.unit_price) - l.discount for l in lines if l.exempt)
+    taxable = sum(round_half_up(line.quantity * line.unit_price) - line.discount for line in lines if not line.exempt)
+    exempt_sum = sum(round_half_up(line.quantity * line.unit_price) - line.discount for line in lines if line.exempt)
     base = exempt_sum if tipo in (34, 41) else taxable
     global_discount = draw(st.integers(0, base)) if base and draw(st.booleans()) else 0
     if basis == "gross":
@@ -147,7 +147,7 @@ def _should_succeed(sale, perturbation) -> bool:
     receptor = sale.receptor
     complete = all(fit(v, 100) for v in (receptor.razon_social, receptor.giro, receptor.address, receptor.comuna))
     drift_possible = sale.price_basis == "net" and sale.tipo_dte == 39
-    return (perturbation == 0 and not drift_possible and sale.paid_total > 0 and len(sale.lines) <= MAX_LINES[sale.tipo_dte]
+    return (perturbation == 0 and not drift_possible and sale.paid_total > 0 and len(sale.lines) <= DOCUMENT_TYPES[sale.tipo_dte].max_lines
             and (complete or sale.tipo_dte in (39, 41)))
 
 

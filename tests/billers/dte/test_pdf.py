@@ -14,8 +14,7 @@ import pytest
 from lxml import etree
 from pypdf import PdfReader
 
-from billers.dte import build_document, build_dte_xml
-from billers.dte import credentials
+from billers.dte import build_document, build_dte_xml, credentials
 from billers.dte.pdf import CERTIFICATION_MARK, render_pdf, ted_barcode_bytes
 from billers.dte.sale import Emisor, Receptor, Reference, Sale, SaleLine
 

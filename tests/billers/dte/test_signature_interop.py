@@ -9,8 +9,7 @@ import xmlsec
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from billers.dte import build_document, build_dte_xml
-from billers.dte import credentials
+from billers.dte import build_document, build_dte_xml, credentials
 from billers.dte.c14n import canonical
 from billers.dte.sale import Emisor, Receptor, Reference, Sale, SaleLine
 

@@ -12,10 +12,10 @@ from billers.dte import (
     SchemaUnavailable,
     build_document,
     build_dte_xml,
+    credentials,
     validate_dte_xml,
     verify_signatures,
 )
-from billers.dte import credentials
 from billers.dte.sale import Emisor, Receptor, Reference, Sale, SaleLine
 from billers.dte.xsd import cl_sii_schema_dir
 
@@ -80,7 +80,7 @@ def test_schema_errors_come_with_line_numbers(schema_dir):
     _, xml = built(33, receptor=EMPRESA)
     broken = xml.replace(b"<RznSocRecep>", b"<Bogus/><RznSocRecep>")
     errors = validate_dte_xml(broken, schema_dir=schema_dir)
-    line = broken.decode("iso-8859-1").splitlines().index(next(l for l in broken.decode("iso-8859-1").splitlines() if "<Bogus/>" in l)) + 1
+    line = broken.decode("iso-8859-1").splitlines().index(next(text for text in broken.decode("iso-8859-1").splitlines() if "<Bogus/>" in text)) + 1
     assert errors and errors[0].line == line and "Bogus" in errors[0].message
 
 

@@ -1,8 +1,9 @@
 """The test sale (step 5 of the setup flow, "Probar la conexión").
 
-A synthetic paid order goes through the real pipeline — parse, rules, emission on the gateway's
-biller — marked as a test, and issued only with a certification biller. Each step's outcome is
-reported so a support agent sees where a new setup breaks.
+A synthetic paid order in the store's own shape (the store adapter's ``sample_order``) goes through
+the real pipeline — parse, rules, the biller's check, emission on the gateway's biller — marked as a
+test, and issued only with a certification biller. Each step's outcome is reported, in Spanish, so a
+support agent sees where a new setup breaks.
 """
 import secrets
 from dataclasses import dataclass, field
@@ -11,12 +12,14 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 
 from accounts.services import Actor, audit_log_record
+from billers.dte.display import document_name, format_clp
 from sources.base import SourceError
-from sources.demo.adapter import demo_order_payload
+from sources.registry import source_adapter_for
 
-from .emission import emission_run
-from .models import DocumentKind, Gateway, OrderStatus
-from .services import order_ingest
+from ..emission import emission_run
+from ..models import DocumentKind, Gateway, OrderStatus
+from .ingest import order_ingest
+
 
 @dataclass
 class Step:
@@ -26,7 +29,7 @@ class Step:
 
 
 @dataclass
-class TestSaleReport:
+class TrialSaleReport:
     steps: list[Step] = field(default_factory=list)
     order_id: int | None = None
     document_id: int | None = None
@@ -48,8 +51,8 @@ class TestSaleReport:
         }
 
 
-def gateway_test_sale(*, gateway: Gateway, actor: Actor) -> TestSaleReport:
-    report = TestSaleReport()
+def gateway_test_sale(*, gateway: Gateway, actor: Actor) -> TrialSaleReport:
+    report = TrialSaleReport()
     if not report.add(
         "Facturador en certificación",
         gateway.biller.is_certification,
@@ -57,18 +60,21 @@ def gateway_test_sale(*, gateway: Gateway, actor: Actor) -> TestSaleReport:
         + ("" if gateway.biller.is_certification else " — las ventas de prueba solo se emiten en certificación."),
     ):
         return report
-    raw = demo_order_payload(number=900_000 + secrets.randbelow(100_000), test=True)
-    # A fresh external id every time: a test sale is never a re-delivery of an earlier one.
-    raw["id"] = f"test-{secrets.token_hex(8)}"
     try:
+        source = source_adapter_for(gateway.source)
+        # A fresh order number every time: a test sale is never a re-delivery of an earlier one.
+        raw = source.sample_order(number=9_000_000_000 + secrets.randbelow(999_999_999), test=True)
         order = order_ingest(gateway=gateway, raw=raw, backfill=True, is_test=True)
     except (SourceError, ValidationError, DatabaseError) as exc:
         report.add("Orden de prueba recibida", False, str(exc))
         return report
     report.order_id = order.pk
-    report.add("Orden de prueba recibida", True, f"Orden {order.number} por ${order.paid_total:.0f} CLP")
-    reasons = "; ".join(r["message"] for r in order.decision.get("reasons", []))
-    if not report.add("Reglas", order.status == OrderStatus.READY, f"{order.decision.get('action')}: {reasons}"):
+    report.add(
+        "Orden de prueba recibida", True,
+        f"Orden {order.number} de {gateway.source.get_platform_display()} por {format_clp(int(order.paid_total))}",
+    )
+    reasons = order.status_reason or "; ".join(r["message"] for r in order.decision.get("reasons", []))
+    if not report.add("Reglas", order.status == OrderStatus.READY, f"{order.get_status_display()}: {reasons}"):
         return report
     emission = order.emissions.get(kind=DocumentKind.INVOICE)
     document = emission_run(emission_id=emission.pk)
@@ -78,14 +84,15 @@ def gateway_test_sale(*, gateway: Gateway, actor: Actor) -> TestSaleReport:
     if not report.add(
         "Emisión",
         document is not None,
-        f"DTE {document.tipo_dte} folio {document.folio}, total ${document.mnt_total}" if document else emission.status_reason or emission.get_status_display(),
+        f"{document_name(document.tipo_dte)} N° {document.folio} por {format_clp(document.mnt_total)}"
+        if document else emission.status_reason or emission.get_status_display(),
     ):
         return report
     report.document_id = document.pk
     report.add(
         "Cuadre",
         document.mnt_total == int(order.paid_total),
-        f"Documento ${document.mnt_total} vs pagado ${order.paid_total:.0f}",
+        f"Documento {format_clp(document.mnt_total)}, pagado {format_clp(int(order.paid_total))}",
     )
     audit_log_record(account=gateway.account, actor=actor, action="gateway.test_sale", obj=gateway, data=report.as_dict())
     return report

@@ -1,0 +1,37 @@
+"""Writes of the pipeline, one module per job: ``gateways`` (lifecycle), ``ingest`` (deliveries → decided
+orders), ``emissions`` (queueing exactly-once work), ``credit_notes`` (refunds), ``order_actions`` (what
+people and integrators do to orders) and ``trial_sale`` (the setup flow's test). The emission itself
+runs in ``gateways.emission``; the sweeper in ``gateways.sweeper``."""
+from .credit_notes import order_credit_notes_sync, order_refunds_sync
+from .gateways import gateway_activate, gateway_create, gateway_deactivate
+from .ingest import (
+    OPEN_STATUSES,
+    inbound_event_process,
+    inbound_event_receive,
+    inbound_event_reprocess,
+    order_decide,
+    order_ingest,
+)
+from .order_actions import order_emit_now, order_retry, order_skip, orders_backfill, orders_bulk_emit
+from .trial_sale import TrialSaleReport, gateway_test_sale
+
+__all__ = [
+    "OPEN_STATUSES",
+    "TrialSaleReport",
+    "gateway_activate",
+    "gateway_create",
+    "gateway_deactivate",
+    "gateway_test_sale",
+    "inbound_event_process",
+    "inbound_event_receive",
+    "inbound_event_reprocess",
+    "order_credit_notes_sync",
+    "order_decide",
+    "order_emit_now",
+    "order_ingest",
+    "order_refunds_sync",
+    "order_retry",
+    "order_skip",
+    "orders_backfill",
+    "orders_bulk_emit",
+]

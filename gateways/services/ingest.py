@@ -1,0 +1,209 @@
+"""From a store's delivery to a decided order: the raw event committed, the order upserted, the rules
+asked, the biller's check run, and the invoice's emission queued.
+
+Nothing accepted is invisible and nothing crash-loops: an order the store's parser cannot read marks
+its event ``rejected`` with the reason (field and problem, in Spanish), logged with the account and
+gateway; an event whose processing crashes is retried a few times and then parked (``failed``) with
+its last error. Both are listed for the merchant and can be reprocessed after a fix.
+"""
+import logging
+from dataclasses import asdict, replace
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.services import Actor, audit_log_record
+from rules.services import decide_order
+from sources.base import OrderParseError
+from sources.orderdata import OrderData
+from sources.registry import SourceNotRegistered, source_adapter_for
+
+from ..dispatch import inbound_event_enqueue
+from ..models import DocumentKind, Gateway, InboundEvent, Order, OrderStatus
+from .credit_notes import order_credit_notes_sync
+from .emissions import biller_check, emission_create, unfinished_invoice_emission
+
+logger = logging.getLogger(__name__)
+
+# Order statuses in which the invoice may still be (re)decided when the store sends a new version.
+OPEN_STATUSES = (OrderStatus.RECEIVED, OrderStatus.WAITING, OrderStatus.HELD, OrderStatus.SKIPPED)
+# Seconds before an event whose processing crashed is tried again (then it is parked).
+CRASH_RETRY_DELAYS = (10, 60, 300)
+
+
+def inbound_event_receive(
+    *, gateway: Gateway, delivery_id: str, topic: str, payload: dict | None, problem: str = "", body_text: str = ""
+) -> tuple[InboundEvent, bool]:
+    """Commits the raw delivery once per (gateway, delivery id) and queues its ingestion.
+
+    A delivery whose authentic body cannot be read (``problem``) is stored rejected with the reason and
+    its text, so the merchant sees it. Returns (event, created); a replay creates nothing.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        event, created = InboundEvent.objects.get_or_create(
+            gateway=gateway,
+            delivery_id=delivery_id,
+            defaults={
+                "account_id": gateway.account_id, "topic": topic, "payload": payload, "body_text": body_text,
+                "status": InboundEvent.Status.REJECTED if problem else InboundEvent.Status.PENDING,
+                "error": problem, "processed_at": now if problem else None,
+            },
+        )
+        if created and problem:
+            logger.warning("account=%s gateway=%s event=%s unreadable delivery: %s", gateway.account_id, gateway.pk, event.pk, problem)
+        elif created:
+            inbound_event_enqueue(event.id)
+    return event, created
+
+
+def inbound_event_process(*, event_id: int) -> Order | None:
+    event = InboundEvent.objects.select_related("gateway__source", "gateway__ruleset", "gateway__biller").get(pk=event_id)
+    if event.status != InboundEvent.Status.PENDING:
+        return None
+    try:
+        order = order_ingest(gateway=event.gateway, raw=event.payload)
+    except (OrderParseError, SourceNotRegistered) as exc:
+        logger.warning("account=%s gateway=%s event=%s unreadable order: %s", event.account_id, event.gateway_id, event.id, exc)
+        _event_finish(event, InboundEvent.Status.REJECTED, exc.message)
+        return None
+    except Exception as exc:  # a bug or a database refusal: retried a few times, then parked, never looped
+        _event_crashed(event, exc)
+        return None
+    _event_finish(event, InboundEvent.Status.PROCESSED, "")
+    return order
+
+
+def _event_finish(event: InboundEvent, status: str, error: str) -> None:
+    InboundEvent.objects.filter(pk=event.pk).update(status=status, error=error, processed_at=timezone.now())
+
+
+def _event_crashed(event: InboundEvent, exc: Exception) -> None:
+    attempts = event.attempts + 1
+    error = _("Error al procesar la entrega (intento %(n)s): %(kind)s: %(detail)s") % {
+        "n": attempts, "kind": type(exc).__name__, "detail": str(exc)[:500],
+    }
+    limit = settings.BMS_INGEST_MAX_ATTEMPTS
+    with transaction.atomic():
+        if attempts >= limit:
+            InboundEvent.objects.filter(pk=event.pk).update(
+                status=InboundEvent.Status.FAILED, attempts=attempts, error=error, processed_at=timezone.now()
+            )
+        else:
+            InboundEvent.objects.filter(pk=event.pk).update(attempts=attempts, error=error, requeued_at=timezone.now())
+            inbound_event_enqueue(event.pk, countdown=CRASH_RETRY_DELAYS[min(attempts, len(CRASH_RETRY_DELAYS)) - 1])
+    log = logger.error if attempts >= limit else logger.warning
+    log("account=%s gateway=%s event=%s ingest crashed (%s/%s)%s: %r", event.account_id, event.gateway_id, event.pk,
+        attempts, limit, ", parked" if attempts >= limit else "", exc, exc_info=attempts >= limit)
+
+
+@transaction.atomic
+def inbound_event_reprocess(*, event: InboundEvent, actor: Actor) -> InboundEvent:
+    """After a fix (a field mapping, a connection), an unread or failed event is read again."""
+    if event.status not in (InboundEvent.Status.REJECTED, InboundEvent.Status.FAILED):
+        raise ValueError(_("Solo se reprocesan entregas no leídas o que fallaron."))
+    if event.payload is None:
+        raise ValueError(_("El cuerpo de esta entrega no es JSON legible: no hay orden que leer de nuevo."))
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.PENDING, attempts=0, error="", processed_at=None
+    )
+    inbound_event_enqueue(event.pk)
+    audit_log_record(account=event.gateway.account, actor=actor, action="inbound_event.reprocess", obj=event)
+    event.refresh_from_db()
+    return event
+
+
+def _decision_json(decision) -> dict:
+    return {
+        "action": decision.action,
+        "document_type": decision.document_type,
+        "manual": decision.manual,
+        "reasons": [asdict(reason) for reason in decision.reasons],
+        "decided_at": timezone.now().isoformat(),
+    }
+
+
+def _order_fields(data: OrderData) -> dict:
+    return {
+        "number": data.number[:60],
+        "payment_status": data.payment_status,
+        "paid_total": data.paid_total,
+        "currency": data.currency,
+        "buyer_name": data.buyer.name[:200],
+        "buyer_email": data.buyer.email[:254],
+        "raw": data.raw,
+        "is_test": data.is_test,
+        "source_created_at": data.created_at,
+    }
+
+
+def _lock_or_create_order(gateway: Gateway, data: OrderData) -> tuple[Order, bool]:
+    """The order row, locked for this transaction; created if new. Safe under concurrent deliveries."""
+    order = Order.objects.select_for_update().filter(gateway=gateway, external_id=data.external_id).first()
+    if order is not None:
+        return order, False
+    try:
+        with transaction.atomic():
+            return (
+                Order.objects.create(account_id=gateway.account_id, gateway=gateway, external_id=data.external_id, **_order_fields(data)),
+                True,
+            )
+    except IntegrityError:
+        # Another delivery of the same order created it first: wait for its lock and continue.
+        return Order.objects.select_for_update().get(gateway=gateway, external_id=data.external_id), False
+
+
+def order_ingest(*, gateway: Gateway, raw: dict, backfill: bool = False, is_test: bool = False) -> Order:
+    """Idempotent upsert of the order and its decision; queues the emission when the rules say emit."""
+    source = source_adapter_for(gateway.source)
+    data = source.parse_order(raw)
+    if is_test and not data.is_test:
+        data = replace(data, is_test=True)
+    with transaction.atomic():
+        order, created = _lock_or_create_order(gateway, data)
+        backfill = backfill or order.backfill
+        # An emission that may have reached the biller stays in charge (it is reconciled, or waits
+        # for a person); a new version of the order never starts another beside it.
+        if created or (order.status in OPEN_STATUSES and unfinished_invoice_emission(order) is None):
+            order_decide(order=order, gateway=gateway, data=data, backfill=backfill, field_defaults=source.default_field_mapping)
+        else:
+            # Issued / in flight: never re-issued because it changed; keep the newest payload for refunds.
+            Order.objects.filter(pk=order.pk).update(raw=data.raw, payment_status=data.payment_status, updated_at=timezone.now())
+            order.raw = data.raw
+        if order.status == OrderStatus.ISSUED:
+            order_credit_notes_sync(order=order, data=data)
+    return order
+
+
+def order_decide(
+    *, order: Order, gateway: Gateway, data: OrderData, backfill: bool, field_defaults: dict[str, str], by_person: bool = False
+) -> None:
+    """Decides the order and queues its invoice. ``by_person``: someone asked to emit it now, so
+    manual mode and an inactive gateway do not make it wait."""
+    decision = decide_order(
+        ruleset=gateway.ruleset, order=data, field_defaults=field_defaults, backfill=backfill,
+        certification=gateway.biller.is_certification,
+    )
+    for field, value in _order_fields(data).items():
+        setattr(order, field, value)
+    order.backfill = backfill
+    order.decision = _decision_json(decision)
+    # The engine stops at the rule that decided: that last reason is the one the order page leads with.
+    decisive = decision.reasons[-1].message if decision.reasons else ""
+    waits = not (order.is_test or by_person)
+    prepared = None
+    if decision.action == "emit" and not gateway.active and waits:
+        order.status, order.status_reason = OrderStatus.WAITING, _("La pasarela no está activa: la orden espera su activación.")
+    elif decision.action == "emit" and decision.manual and waits:
+        order.status, order.status_reason = OrderStatus.WAITING, _("Modo manual: la orden espera que alguien la emita.")
+    elif decision.action == "emit":
+        prepared, refusal = biller_check(gateway, decision.sale)
+        order.status, order.status_reason = (OrderStatus.READY, "") if refusal is None else (OrderStatus.HELD, refusal)
+    else:
+        order.status = {"skip": OrderStatus.SKIPPED, "hold": OrderStatus.HELD, "wait": OrderStatus.WAITING}[decision.action]
+        order.status_reason = decisive
+    order.save()
+    if order.status == OrderStatus.READY:
+        emission_create(order=order, kind=DocumentKind.INVOICE, sale=decision.sale, prepared=prepared)
