@@ -8,4 +8,6 @@ SIMULATORS: dict[str, str] = {
     "woocommerce": "simulators.woocommerce:WooCommerceSimulator",
     "multivende": "simulators.multivende:MultivendeSimulator",
     "libredte": "simulators.libredte:LibreDTESimulator",
+    "bhexpress": "simulators.bhexpress:BHExpressSimulator",
+    "webfactura": "simulators.webfactura:WebFacturaSimulator",
 }
