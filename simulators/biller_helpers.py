@@ -1,17 +1,22 @@
-"""Small pieces the biller simulators share: RUT parsing and a plain one-page PDF.
+"""Small pieces the biller simulators share: RUT parsing, a plain one-page PDF, one test signer per emisor.
 
-Not product code: the product has its own RUT handling and its own SII-layout PDF (``billers.dte``);
-these exist so a simulator can answer like a vendor without depending on either changing.
+RUT parsing and the plain PDF are the simulators' own, so a vendor's answers do not change when the
+product's RUT handling or SII-layout PDF does; signing reuses the DTE core's test certificate and CAFs.
 """
 from __future__ import annotations
 
 import io
 import re
+import threading
 
 from reportlab.lib.pagesizes import LETTER
 from reportlab.pdfgen.canvas import Canvas
 
+from billers.dte.credentials import DteSigner, test_signer
+
 _RUT = re.compile(r"^\s*(\d{1,3}(?:\.?\d{3})*)\s*-\s*([\dkK])\s*$")
+_signers: dict[tuple[str, str], DteSigner] = {}
+_signers_lock = threading.Lock()
 
 
 def rut_dv(number: int) -> str:
@@ -51,3 +56,15 @@ def simple_pdf(title: str, lines: list[str]) -> bytes:
         y -= 13
     canvas.save()
     return buffer.getvalue()
+
+
+def signer_for(rut: str, razon_social: str) -> DteSigner:
+    """The test certificate and CAFs an emisor signs with, built once per process.
+
+    Building one takes a few hundred milliseconds of RSA key generation; behind a lock, a burst of
+    first requests waits for one build instead of running a hundred at once (``test_signer``'s own
+    cache does not stop that)."""
+    with _signers_lock:
+        if (rut, razon_social) not in _signers:
+            _signers[(rut, razon_social)] = test_signer(rut, razon_social)
+        return _signers[(rut, razon_social)]

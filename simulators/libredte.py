@@ -100,7 +100,7 @@ from typing import Any
 from lxml import etree
 
 from billers.dte.c14n import canonical
-from billers.dte.credentials import DteSigner, test_signer
+from billers.dte.credentials import DteSigner
 from billers.dte.document import (
     Document,
     document_from_libredte_json,
@@ -114,7 +114,7 @@ from billers.dte.pdf import render_pdf, ted_barcode_bytes
 from billers.dte.xml import C14N, DS_NS, RSA_SHA1, SHA1, SII_NS, build_dte_xml
 
 from .base import HttpError, Request, Response, Simulator, route
-from .biller_helpers import rut_dv, simple_pdf, split_rut
+from .biller_helpers import rut_dv, signer_for, simple_pdf, split_rut
 
 DEFAULT_HASH = "simuladorlibredte000000000000001"
 NOT_REGISTERED = "Contribuyente no está registrado en la aplicación."
@@ -240,7 +240,7 @@ class Company:
         return f"{self.rut}-{self.dv}"
 
     def signer(self) -> DteSigner:
-        return test_signer(self.rut_dv, self.razon_social)
+        return signer_for(self.rut_dv, self.razon_social)
 
     def contribuyente(self) -> dict:
         return {"rut": self.rut, "dv": self.dv, "razon_social": self.razon_social, "giro": self.giro,

@@ -42,7 +42,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs
 
-from billers.dte.credentials import test_signer
 from billers.dte.document import Document, document_from_libredte_json
 from billers.dte.errors import DteError
 from billers.dte.normalize import normalize
@@ -50,7 +49,7 @@ from billers.dte.pdf import render_pdf
 from billers.dte.xml import build_dte_xml
 
 from .base import HttpError, Request, Response, Simulator, route
-from .biller_helpers import split_rut
+from .biller_helpers import signer_for, split_rut
 
 DEFAULT_CLIENT_ID = "1_simuladorwebfactura"
 DEFAULT_CLIENT_SECRET = "secreto-del-simulador-webfactura"
@@ -250,7 +249,7 @@ class WebFacturaSimulator(Simulator):
         id_doc = replace(doc.encabezado.id_doc, folio=folio, fch_emis=fecha)
         doc = replace(doc, encabezado=replace(doc.encabezado, id_doc=id_doc))
         try:
-            xml = build_dte_xml(doc, signer=test_signer(rut, client.emisores[rut]))
+            xml = build_dte_xml(doc, signer=signer_for(rut, client.emisores[rut]))
         except DteError as exc:
             return {**result, "Folio": folio, "EstadoDTE": 1, "Glosa": f"Error de schema: {exc}"}
         public_id = secrets.token_hex(16)
