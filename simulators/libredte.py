@@ -31,8 +31,10 @@ What the real server does, and so this simulator (an adapter must expect all of 
   **the same normalised document emitted twice in the same second gets the same codigo** and the second
   overwrites the first (``exact_codigo=False`` makes codigos unique instead).
 * **generar** (``{emisor, receptor, dte, codigo}``): no certificate 506, no CAF/folio 508 (an expired
-  CAF burns the folio), XML that cannot be built 510 (folio burnt), folio already issued 409 (folio
-  burnt). Nothing stops two concurrent generar of one temporary document from issuing two documents.
+  CAF burns the folio), XML that cannot be built or fails the SII schema 510 (folio burnt; the temporary
+  document stays), folio already issued 409 (folio burnt). The schema check uses the DTE core's schemas
+  (``../shared/sii/xsd``, else cl-sii's, which lack the boleta schema: boletas then go unchecked);
+  ``validate_schema=False`` skips it. Nothing stops two concurrent generar of one temporary document from issuing two documents.
   The answer is the ``dte_emitido`` row: note ``receptor`` is a *string* there (``substr(RUT, 0, -2)``)
   and an int everywhere else; ``xml`` is false unless ``getXML=1``. ``track_id`` is null for boletas
   (community servers send boletas to the SII only through API Gateway; ``boleta_track_id=True`` to
@@ -108,10 +110,11 @@ from billers.dte.document import (
     family,
     present_fields,
 )
-from billers.dte.errors import DteError
+from billers.dte.errors import DteError, SchemaUnavailable
 from billers.dte.normalize import normalize
 from billers.dte.pdf import render_pdf, ted_barcode_bytes
 from billers.dte.xml import C14N, DS_NS, RSA_SHA1, SHA1, SII_NS, build_dte_xml
+from billers.dte.xsd import validate_dte_xml
 
 from .base import HttpError, Request, Response, Simulator, route
 from .biller_helpers import rut_dv, signer_for, simple_pdf, split_rut
@@ -163,6 +166,7 @@ QUERY_EST_DTE = {
     "AND": ("14", "Existe Nota de Debito que Anula Documento"),
     "ANC": ("15", "Existe Nota de Crédito que Anula Documento"),
 }
+SII_FORMATO = "https://www.sii.cl/factura_electronica/factura_mercado/formato_dte_201911.pdf"
 SII_ANULACION = {0: "https://www4.sii.cl/anulacionMsvDteInternet/", 1: "https://www4c.sii.cl/anulacionMsvDteInternet/"}
 # (controller, resource) → (PHP class, {method: path parameters}) for the 405/406 answers.
 API_RESOURCES = {
@@ -483,8 +487,9 @@ class LibreDTESimulator(Simulator):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, seed: bool = True,
                  boleta_track_id: bool = False, factura_track_id: bool = True, reads_until_final: int = 1,
-                 exact_codigo: bool = True):
+                 exact_codigo: bool = True, validate_schema: bool = True):
         self.seed = seed
+        self.validate_schema = validate_schema
         self.boleta_track_id = boleta_track_id
         self.factura_track_id = factura_track_id
         self.reads_until_final = reads_until_final
@@ -881,6 +886,9 @@ class LibreDTESimulator(Simulator):
             dte_xml = build_dte_xml(doc, signer=company.signer(), timestamp=now)
         except DteError as exc:
             raise HttpError(510, self._burnt_message(tmp.dte, folio, caf, cert, str(exc))) from None
+        schema_errors = self._schema_errors(dte_xml)
+        if schema_errors:
+            raise HttpError(510, self._burnt_message(tmp.dte, folio, caf, cert, schema_errors))
         issued = self._issued_row(company, tmp, doc, folio, cert, user, now, dte_xml)
         send = request.arg("retry") != "0"
         if send and (self.boleta_track_id if tmp.dte in BOLETAS else self.factura_track_id):
@@ -939,6 +947,20 @@ class LibreDTESimulator(Simulator):
                                  "primer folio del nuevo rango cargado. Adicionalmente LibreDTE se ha saltado "
                                  f"automáticamente el folio vencido número {folio} (aún así debe ser anulado).")
         return folio, caf
+
+    def _schema_errors(self, dte_xml: bytes) -> str | None:
+        """``EnvioDte::schemaValidate``, with the schemas at hand (none for boletas without ../shared)."""
+        if not self.validate_schema:
+            return None
+        try:
+            errors = validate_dte_xml(dte_xml)
+        except SchemaUnavailable:
+            return None
+        if not errors:
+            return None
+        return ("Error en la estructura del XML EnvioDte, podrá encontrar la estructura correcta en la [documentación "
+                f"oficial del SII]({SII_FORMATO}).<br/>&nbsp;&nbsp;&nbsp;&nbsp;- "
+                + "<br/>&nbsp;&nbsp;&nbsp;&nbsp;- ".join(str(e) for e in errors[:5]))
 
     @staticmethod
     def _burnt_message(dte: int, folio: int, caf: Folios, cert: int, error: str) -> str:

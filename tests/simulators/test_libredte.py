@@ -9,7 +9,9 @@ import pytest
 import requests
 from lxml import etree
 
+from billers.dte.errors import SchemaUnavailable
 from billers.dte.xml import verify_signatures
+from billers.dte.xsd import validate_dte_xml
 from simulators import libredte
 from simulators.libredte import DEFAULT_HASH, LibreDTESimulator
 
@@ -225,6 +227,18 @@ def test_generar_errors_404_506_508_409(sim):
     duplicate = generar(sim, again)
     assert duplicate.status_code == 409 and "de folio 1 emitida en LibreDTE" in duplicate.json()
     assert generar(sim, again).json()["folio"] == 2  # folio 1 was tried (burnt), the temporary document remains
+
+
+def test_a_document_the_schema_refuses_burns_its_folio_with_510(sim):
+    try:
+        validate_dte_xml(b"<DTE xmlns='http://www.sii.cl/SiiDte'/>")
+    except SchemaUnavailable:
+        pytest.skip("no SII schema for facturas here")
+    tmp = emitir(sim, factura(lines=[{"NmbItem": "x" * 81, "QtyItem": 1, "PrcItem": 1000}])).json()
+    refused = generar(sim, tmp)
+    assert refused.status_code == 510
+    assert "el folio 1 fue saltado" in refused.json() and "Error en la estructura del XML EnvioDte" in refused.json()
+    assert issue(sim, factura())["folio"] == 2
 
 
 def test_environments_keep_their_own_folios_and_documents(sim):
