@@ -40,6 +40,7 @@ from billmysales.integrations.errors import (
     TransientError,
     UnsupportedFeature,
 )
+from billmysales.integrations.reports import CheckItem, ConnectionReport
 from billmysales.integrations.spec import Field
 
 from .dte.display import document_name, format_clp
@@ -102,6 +103,7 @@ class IssuedDocument:
     pdf_url: str = ""
     # The SII's tracking number of the submission; empty while the biller has not sent it to the SII.
     sii_track_id: str = ""
+    # One of gateways.models.SiiStatus's values ("not_sent", "sent", "accepted", ...); "" when unknown.
     sii_status: str = ""
     raw: dict = field(default_factory=dict)
 
@@ -129,27 +131,6 @@ class Checkpoint:
         self._data.update(values)
         if self._saver is not None:
             self._saver(dict(self._data))
-
-
-@dataclass(frozen=True)
-class CheckItem:
-    label: str
-    ok: bool | None  # None: could not be checked, said plainly in ``detail``
-    detail: str
-
-
-@dataclass(frozen=True)
-class ConnectionReport:
-    """The answer of "Probar conexión", in words, one item per thing checked."""
-
-    items: tuple[CheckItem, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(item.ok is not False for item in self.items)
-
-    def as_dict(self) -> dict:
-        return {"ok": self.ok, "items": [{"label": i.label, "ok": i.ok, "detail": i.detail} for i in self.items]}
 
 
 class BillerAdapter(ABC):
@@ -254,7 +235,8 @@ class BillerAdapter(ABC):
         raise UnsupportedFeature(f"{self.display_name()} no entrega el XML por su API.")
 
     def sii_status(self, *, tipo_dte: int, folio: int) -> tuple[str, str]:
-        """(status, detail) of the document at the SII as the biller reports it."""
+        """(status, detail) of the document at the SII as the biller reports it; status is one of
+        "not_sent", "sent", "accepted", "objections", "rejected"."""
         raise UnsupportedFeature(f"{self.display_name()} no informa el estado en el SII.")
 
     def test_connection(self) -> ConnectionReport:

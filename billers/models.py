@@ -29,6 +29,10 @@ class BillerConnection(TenantModel):
     emisor_acteco = models.PositiveIntegerField(null=True, blank=True)
     emisor_address = models.CharField(max_length=70, blank=True)
     emisor_comuna = models.CharField(max_length=20, blank=True)
+    # The SII resolution that authorises the emisor to issue electronically, printed on every PDF
+    # ("Res. Ex. SII N° 80 de 2014"; in certification the number is 0).
+    sii_resolution_number = models.PositiveIntegerField(_("N° de resolución SII"), null=True, blank=True)
+    sii_resolution_date = models.DateField(_("fecha de la resolución SII"), null=True, blank=True)
     credentials = EncryptedJSONField(blank=True, default=dict)
     config = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -7,6 +7,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from accounts.services import Actor, audit_log_record
+from billmysales.integrations.errors import IntegrationError
+from billmysales.integrations.reports import CheckItem, ConnectionReport
 from billmysales.integrations.spec import validate_connection_values
 
 from .models import BillerConnection
@@ -66,3 +68,13 @@ def biller_connection_update(*, connection: BillerConnection, actor: Actor, **ch
         data={"fields": sorted(changes)},
     )
     return connection
+
+
+def biller_connection_test(*, connection: BillerConnection) -> ConnectionReport:
+    """"Probar conexión": what the biller's adapter can check, in words; a failure is an item, not an error."""
+    try:
+        return biller_adapter_class(connection.provider)(connection).test_connection()
+    except BillerNotRegistered as exc:
+        return ConnectionReport((CheckItem(_("Facturador"), False, exc.message),))
+    except IntegrationError as exc:
+        return ConnectionReport((CheckItem(_("Conexión con el facturador"), False, exc.message),))

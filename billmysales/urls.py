@@ -37,6 +37,8 @@ urlpatterns = [
     path("documents/<int:pk>/xml/", gateway_views.DocumentFileView.as_view(extension="xml"), name="document-xml"),
     path("documents/<int:pk>/pdf/", gateway_views.DocumentFileView.as_view(extension="pdf"), name="document-pdf"),
     path("hooks/<str:token>/", inbound_webhook, name="inbound-webhook"),
+    path("", include("sources.urls")),
+    path("documentos/<str:token>.pdf", gateway_views.public_document_pdf, name="document-public-pdf"),
     path("api/v1/", include((router.urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

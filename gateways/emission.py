@@ -48,6 +48,7 @@ from .models import (
     Order,
     OrderStatus,
     SideEffect,
+    SiiStatus,
 )
 
 logger = logging.getLogger(__name__)
@@ -235,7 +236,10 @@ def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcom
         biller_document_id=issued.biller_document_id,
         certification=biller.is_certification,
         xml=issued.xml,
+        pdf=issued.pdf,
         pdf_url=issued.pdf_url,
+        sii_track_id=issued.sii_track_id,
+        sii_status=issued.sii_status or SiiStatus.UNKNOWN,
         credited_document=credited,
     )
     _set_status(emission, EmissionStatus.ISSUED)

@@ -162,6 +162,18 @@ class Emission(TenantModel):
         indexes = [models.Index(fields=["status", "updated_at"], name="emission_sweeper")]
 
 
+class SiiStatus(models.TextChoices):
+    UNKNOWN = "unknown", _("Sin información del SII")
+    NOT_SENT = "not_sent", _("Emitido, aún no enviado al SII")
+    SENT = "sent", _("Enviado al SII, en revisión")
+    ACCEPTED = "accepted", _("Aceptado por el SII")
+    ACCEPTED_WITH_OBJECTIONS = "objections", _("Aceptado con reparos")
+    REJECTED = "rejected", _("Rechazado por el SII")
+
+
+SII_FINAL_STATUSES = (SiiStatus.ACCEPTED, SiiStatus.ACCEPTED_WITH_OBJECTIONS, SiiStatus.REJECTED)
+
+
 class Document(TenantModel):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="documents")
     emission = models.OneToOneField(Emission, on_delete=models.PROTECT, related_name="document")
@@ -176,13 +188,24 @@ class Document(TenantModel):
     biller_document_id = models.CharField(max_length=120, blank=True)
     certification = models.BooleanField()
     xml = models.BinaryField(blank=True, default=b"")
+    # The biller's PDF when it gives one (fetched once and kept, so nobody needs the biller's credentials
+    # to see it); empty: rendered from the XML.
+    pdf = models.BinaryField(blank=True, default=b"")
     pdf_url = models.URLField(max_length=500, blank=True)
+    # The document at the SII as the biller reports it: empty track id = issued, not yet sent to the SII.
+    sii_track_id = models.CharField(max_length=40, blank=True)
+    sii_status = models.CharField(max_length=12, choices=SiiStatus.choices, default=SiiStatus.UNKNOWN)
+    sii_status_detail = models.TextField(blank=True)
+    sii_checked_at = models.DateTimeField(null=True, blank=True)
     credited_document = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes")
     issued_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["order", "kind", "sequence"], name="unique_document_sequence")]
-        indexes = [models.Index(fields=["account", "-id"], name="document_account_keyset")]
+        indexes = [
+            models.Index(fields=["account", "-id"], name="document_account_keyset"),
+            models.Index(fields=["sii_status", "sii_checked_at"], name="document_sii_pending"),
+        ]
 
     def __str__(self) -> str:
         return f"DTE {self.tipo_dte} N° {self.folio}"
@@ -237,3 +260,29 @@ class SideEffect(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["document", "kind"], name="unique_side_effect")]
+
+
+class BackfillJob(TenantModel):
+    """A gateway's orders of a date range, fetched from the store and decided as a backfill (the rules'
+    start date does not apply), with its progress for the dashboard and the API."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En cola")
+        RUNNING = "running", _("En curso")
+        DONE = "done", _("Terminado")
+        FAILED = "failed", _("Falló")
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="backfill_jobs")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    pages = models.PositiveIntegerField(default=0)
+    orders_seen = models.PositiveIntegerField(default=0)
+    orders_ready = models.PositiveIntegerField(default=0)
+    stored_redecided = models.PositiveIntegerField(default=0)
+    cursor = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)

@@ -3,7 +3,6 @@ applies it to the base querysets defined here."""
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import Account
-from billers.dte.pdf import render_pdf
 
 from .models import Document, Emission, Gateway, InboundEvent, Order
 
@@ -14,7 +13,6 @@ def order_detail_queryset() -> QuerySet[Order]:
         Prefetch("emissions", queryset=Emission.objects.order_by("kind", "sequence").prefetch_related("attempts")),
         Prefetch("documents", queryset=Document.objects.order_by("kind", "sequence").prefetch_related("side_effects")),
     )
-
 
 
 def order_list(
@@ -72,19 +70,6 @@ def masked_payload(value):
     if isinstance(value, list):
         return [masked_payload(item) for item in value]
     return value
-
-
-
-
-def document_pdf(*, document: Document) -> bytes:
-    """The document's PDF, rendered from its signed XML (resolution from the biller connection's config)."""
-    config = document.biller.config or {}
-    return render_pdf(
-        bytes(document.xml),
-        certification=document.certification,
-        resolution_number=config.get("resolution_number"),
-        resolution_year=config.get("resolution_year"),
-    )
 
 
 def document_filename(*, document: Document, extension: str) -> str:

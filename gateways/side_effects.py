@@ -13,7 +13,8 @@ from sources.base import DocumentWriteBack, IssuedDocumentInfo
 from sources.registry import SourceNotRegistered, source_adapter_for
 
 from .models import Document, SideEffect
-from .selectors import document_filename, document_pdf
+from .selectors import document_filename
+from .services.documents import document_files_fetch, document_pdf_bytes, document_public_url
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ def _set(document: Document, kind: str, outcome: str, message: str) -> None:
 
 
 def document_side_effects_run(*, document_id: int) -> None:
-    document = Document.objects.select_related("order__gateway__ruleset", "order__gateway__source").get(pk=document_id)
+    document = Document.objects.select_related("order__gateway__ruleset", "order__gateway__source", "biller").get(pk=document_id)
+    document_files_fetch(document=document)
     if _claim(document, SideEffect.Kind.EMAIL):
         _email_buyer(document)
     if _claim(document, SideEffect.Kind.STORE_WRITEBACK):
@@ -59,7 +61,7 @@ def _write_back(document: Document) -> None:
     info = IssuedDocumentInfo(
         order_external_id=document.order.external_id, tipo_dte=document.tipo_dte, folio=document.folio,
         total=document.mnt_total, certification=document.certification, note=document_note(document),
-        pdf_url=document.pdf_url,
+        pdf_url=document_public_url(document=document),
     )
     try:
         written = adapter.push_document(info)
@@ -89,7 +91,7 @@ def _email_buyer(document: Document) -> None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[order.buyer_email],
     )
-    message.attach(document_filename(document=document, extension="pdf"), document_pdf(document=document), "application/pdf")
+    message.attach(document_filename(document=document, extension="pdf"), document_pdf_bytes(document=document), "application/pdf")
     message.attach(document_filename(document=document, extension="xml"), bytes(document.xml), "application/xml")
     try:
         message.send()

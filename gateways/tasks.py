@@ -3,7 +3,7 @@ business (recorded per attempt, with backoff), and crashed ingests are the inges
 tasks never auto-retry. They are published by name from ``gateways.dispatch``."""
 from celery import shared_task
 
-from . import emission, services, side_effects, sweeper
+from . import emission, polling, services, side_effects, sweeper
 
 
 @shared_task(acks_late=True)
@@ -29,3 +29,28 @@ def document_side_effects_task(document_id: int) -> None:
 @shared_task
 def sweep_stuck_orders_task() -> dict:
     return sweeper.stuck_work_requeue()
+
+
+@shared_task
+def sources_poll_due_task() -> int:
+    return polling.sources_poll_due()
+
+
+@shared_task(acks_late=True)
+def source_poll_task(source_id: int) -> dict:
+    return polling.source_poll(source_id=source_id)
+
+
+@shared_task(acks_late=True)
+def backfill_job_task(job_id: int) -> None:
+    polling.backfill_job_run(job_id=job_id)
+
+
+@shared_task
+def documents_sii_status_due_task() -> int:
+    return services.documents_sii_status_due()
+
+
+@shared_task(acks_late=True)
+def document_sii_status_task(document_id: int) -> None:
+    services.document_sii_status_refresh(document_id=document_id)

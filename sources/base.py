@@ -7,17 +7,23 @@ only code that speaks HTTP to it) and ``fixtures/`` (real-shaped payloads). The 
 the tenant's ``SourceConnection`` row at call time (``sources.registry.source_adapter_for``).
 
 Capabilities are mixins the pipeline checks with ``isinstance``: ``WebhookReceiver`` (the store
-pushes signed order deliveries), ``DocumentWriteBack`` (the store can show the issued document on its
-order).
+pushes signed order deliveries), ``OrderPoller`` (its API lists orders changed since a moment: the
+safety net for lost webhooks, and backfills), ``DocumentWriteBack`` (the store can show the issued
+document on its order), ``ConnectionTester`` ("Probar conexión").
+
+One change of one order is one event, however it arrives: ``change_key(raw)`` names it from the order's
+id and its update time, and both the webhook path and the poller use it as the delivery id.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import ClassVar
 
 from billmysales.integrations.errors import IntegrationError
+from billmysales.integrations.reports import ConnectionReport
 from billmysales.integrations.spec import Field
 
 from .orderdata import OrderData
@@ -89,6 +95,47 @@ class SourceAdapter(ABC):
     def sample_order(cls, *, number: int, test: bool = False) -> dict:
         """A paid CLP order in this store's own shape (a test sale, a rules preview without real orders)."""
 
+    @classmethod
+    def change_key(cls, raw: dict) -> str | None:
+        """``order:<id>@<update time>`` for one version of an order, or None when the body does not say
+        (then a delivery is deduplicated on the store's delivery id or the body's hash)."""
+        return None
+
+
+@dataclass(frozen=True)
+class PolledOrder:
+    raw: dict
+    change_key: str
+
+
+@dataclass(frozen=True)
+class PollBatch:
+    """One page of orders changed in the polled window. ``cursor`` is where the next call continues,
+    saved only after the batch's events are committed; ``more``: another page is due right away."""
+
+    orders: tuple[PolledOrder, ...]
+    cursor: dict
+    more: bool = False
+    # Requests this batch cost and what the store said about its limits, for the connection's page.
+    notes: dict = field(default_factory=dict)
+
+
+class OrderPoller(ABC):
+    """Adapters whose store lists orders by update time implement this.
+
+    ``poll(cursor=, since=, until=)`` returns the next batch. With ``cursor`` empty it starts at
+    ``since`` (the last successful poll minus ``overlap_seconds``, or a backfill's start); ``until`` is
+    None for the regular poll (up to now) and the end of the range for a backfill.
+    """
+
+    poll_interval_seconds: ClassVar[int] = 300
+    # Each regular poll starts this far before the last one ended: clocks and late writes drift.
+    overlap_seconds: ClassVar[int] = 600
+
+    @abstractmethod
+    def poll(self, *, cursor: dict, since: datetime, until: datetime | None) -> PollBatch:
+        """The next batch; raises ``SourceTransientError`` / ``SourceRejectedError``."""
+
 
 class WebhookReceiver(ABC):
     """Adapters whose store pushes orders implement this; the gateway's webhook view calls it."""
@@ -146,12 +193,29 @@ class StoreSource(SourceAdapter, WebhookReceiver, DocumentWriteBack):
         return type(self).order_parser(raw)
 
     def webhook_delivery(self, *, headers, body: bytes) -> WebhookDelivery:
-        return self.webhook_reader.read(
+        delivery = self.webhook_reader.read(
             headers=headers, body=body, secrets=webhook_secrets(self.connection), store_url=self.connection.store_url
         )
+        return with_change_key(self, delivery)
 
     def push_document(self, document: IssuedDocumentInfo) -> str:
         return self.client_class.for_connection(self.connection).push_document(document)
+
+
+def with_change_key(adapter: SourceAdapter, delivery: WebhookDelivery) -> WebhookDelivery:
+    """The delivery under the id of the order change it carries, so a poll of the same change is the same event."""
+    key = adapter.change_key(delivery.payload) if delivery.payload is not None else None
+    if not key:
+        return delivery
+    return WebhookDelivery(delivery_id=key[:120], topic=delivery.topic, payload=delivery.payload)
+
+
+class ConnectionTester(ABC):
+    """Adapters that can check a connection ("Probar conexión") implement this."""
+
+    @abstractmethod
+    def test_connection(self) -> ConnectionReport:
+        """What was checked, in words; never raises for an answer the store gave."""
 
 
 def webhook_secrets(connection) -> list[str]:

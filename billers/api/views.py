@@ -1,13 +1,17 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
 
 from accounts.fields import mask
 from accounts.scoping import AccountScopedViewSet
+from billmysales.integrations.serializers import ConnectionReportSerializer
 
 from ..models import BillerConnection
 from ..registry import provider_choices
-from ..services import biller_connection_create, biller_connection_update
+from ..services import biller_connection_create, biller_connection_test, biller_connection_update
 
 
 class BillerConnectionSerializer(serializers.ModelSerializer):
@@ -23,7 +27,8 @@ class BillerConnectionSerializer(serializers.ModelSerializer):
         model = BillerConnection
         fields = [
             "id", "name", "provider", "environment", "emisor_rut", "emisor_razon_social", "emisor_giro",
-            "emisor_acteco", "emisor_address", "emisor_comuna", "credentials", "credentials_masked", "config", "created_at",
+            "emisor_acteco", "emisor_address", "emisor_comuna", "sii_resolution_number", "sii_resolution_date", "credentials",
+            "credentials_masked", "config", "created_at",
         ]
         read_only_fields = ["created_at"]
 
@@ -50,3 +55,9 @@ class BillerConnectionViewSet(
             serializer.instance = biller_connection_update(connection=serializer.instance, actor=self.actor, **serializer.validated_data)
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from exc
+
+    @extend_schema(request=None, responses={200: ConnectionReportSerializer})
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        """"Probar conexión": what could be checked at the vendor, item by item, in words."""
+        return Response(biller_connection_test(connection=self.get_object()).as_dict())

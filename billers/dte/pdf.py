@@ -80,7 +80,9 @@ def render_pdf(
     documento = _documento(xml_bytes)
     doc = _read(documento)
     barcode = _barcode_image(_ted_bytes(documento))
-    resolution = f"Res. {resolution_number} de {resolution_year} - " if resolution_number is not None and resolution_year else ""
+    resolution = (
+        f"Res. Ex. SII N° {resolution_number} de {resolution_year} - " if resolution_number is not None and resolution_year else ""
+    )
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=pagesize, invariant=True, pageCompression=1)
     canvas.setTitle(f"{doc.name} N° {doc.folio}")

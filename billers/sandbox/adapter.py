@@ -61,8 +61,6 @@ class SandboxAdapter(BillerAdapter):
         Field("lost_answer_rate", _("Proporción de respuestas perdidas simuladas"), DECIMAL, required=False,
               minimum=0, maximum=1),
         Field("reject_all", _("Rechazar todo con este mensaje"), required=False),
-        Field("resolution_number", _("N° de resolución SII"), INT, required=False, minimum=0),
-        Field("resolution_year", _("Año de la resolución SII"), INT, required=False, minimum=2003, maximum=2100),
     )
 
     def _fault(self, key: str) -> bool:

@@ -95,6 +95,10 @@ STATIC_ROOT = VAR_DIR / "static"
 # Checked when the process starts (accounts.apps): a malformed key stops it, naming this setting.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
+# Where this product is reached from outside: public links (the PDF a store shows its buyer) and the
+# connect flows' return addresses are built on it.
+BMS_PUBLIC_URL = env("BMS_PUBLIC_URL", default="http://127.0.0.1:8000")
+
 # Vendor URLs must be https://, except these hosts (comma-separated): loopback for the simulators in the
 # demo and the tests; empty in production.
 BMS_INSECURE_HOSTS = env.list("BMS_INSECURE_HOSTS", default=[])
@@ -145,6 +149,11 @@ CELERY_TASK_ROUTES = {
     "gateways.tasks.sweep_stuck_orders_task": {"queue": "poll"},
     "gateways.tasks.document_side_effects_task": {"queue": "notify"},
     "gateways.tasks.order_refunds_task": {"queue": "emit"},
+    "gateways.tasks.sources_poll_due_task": {"queue": "poll"},
+    "gateways.tasks.source_poll_task": {"queue": "poll"},
+    "gateways.tasks.backfill_job_task": {"queue": "poll"},
+    "gateways.tasks.documents_sii_status_due_task": {"queue": "poll"},
+    "gateways.tasks.document_sii_status_task": {"queue": "poll"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing gives up quickly when the broker is down: the row is committed and the sweeper re-queues.
@@ -156,7 +165,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "gateways.tasks.sweep_stuck_orders_task",
         "schedule": env.float("BMS_SWEEP_INTERVAL", default=60.0),
     },
+    "poll-due-sources": {
+        "task": "gateways.tasks.sources_poll_due_task",
+        "schedule": env.float("BMS_POLL_TICK_SECONDS", default=30.0),
+    },
+    "sii-status-of-documents": {
+        "task": "gateways.tasks.documents_sii_status_due_task",
+        "schedule": env.float("BMS_SII_STATUS_TICK_SECONDS", default=120.0),
+    },
 }
+# Seconds between polls of one store connection, per platform ("shopify=300,woocommerce=600"); the
+# adapter's own default otherwise.
+BMS_POLL_INTERVALS = {k: int(v) for k, v in env.dict("BMS_POLL_INTERVALS", default={}).items()}
 # Orders untouched for this long in received / ready / issuing are re-queued by the sweeper.
 BMS_STUCK_AFTER_SECONDS = env.int("BMS_STUCK_AFTER_SECONDS", default=300)
 

@@ -273,7 +273,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
     @action(detail=True, methods=["get"])
     def pdf(self, request, pk=None):
         document = self.get_object()
-        response = HttpResponse(selectors.document_pdf(document=document), content_type="application/pdf")
+        response = HttpResponse(services.document_pdf_bytes(document=document), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{selectors.document_filename(document=document, extension="pdf")}"'
         return response
 

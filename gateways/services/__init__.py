@@ -3,6 +3,14 @@ orders), ``emissions`` (queueing exactly-once work), ``credit_notes`` (refunds),
 people and integrators do to orders) and ``trial_sale`` (the setup flow's test). The emission itself
 runs in ``gateways.emission``; the sweeper in ``gateways.sweeper``."""
 from .credit_notes import order_credit_notes_sync, order_refunds_sync
+from .documents import (
+    document_files_fetch,
+    document_from_public_token,
+    document_pdf_bytes,
+    document_public_url,
+    document_sii_status_refresh,
+    documents_sii_status_due,
+)
 from .gateways import gateway_activate, gateway_create, gateway_deactivate
 from .ingest import (
     OPEN_STATUSES,
@@ -17,6 +25,12 @@ from .trial_sale import TrialSaleReport, gateway_test_sale
 
 __all__ = [
     "OPEN_STATUSES",
+    "document_files_fetch",
+    "document_from_public_token",
+    "document_pdf_bytes",
+    "document_public_url",
+    "document_sii_status_refresh",
+    "documents_sii_status_due",
     "TrialSaleReport",
     "gateway_activate",
     "gateway_create",

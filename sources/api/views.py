@@ -1,13 +1,17 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
 
 from accounts.fields import mask
 from accounts.scoping import AccountScopedViewSet
+from billmysales.integrations.serializers import ConnectionReportSerializer
 
 from ..models import SourceConnection
 from ..registry import platform_choices
-from ..services import source_connection_create, source_connection_update
+from ..services import source_connection_create, source_connection_test, source_connection_update
 
 
 class SourceConnectionSerializer(serializers.ModelSerializer):
@@ -50,3 +54,9 @@ class SourceConnectionViewSet(
             serializer.instance = source_connection_update(connection=serializer.instance, actor=self.actor, **serializer.validated_data)
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from exc
+
+    @extend_schema(request=None, responses={200: ConnectionReportSerializer})
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        """"Probar conexión": what could be checked at the vendor, item by item, in words."""
+        return Response(source_connection_test(connection=self.get_object()).as_dict())

@@ -105,7 +105,7 @@ def test_certification_mark(signer, certification):
 
 def test_resolution_caption(signer):
     [text] = pdf_pages(render_pdf(signed_xml(signer, 39), certification=False, resolution_number=80, resolution_year=2014))
-    assert "Res. 80 de 2014 - Verifique documento: www.sii.cl" in text
+    assert "Res. Ex. SII N° 80 de 2014 - Verifique documento: www.sii.cl" in text
 
 
 @pytest.mark.parametrize("tipo", [39, 33, 61])
