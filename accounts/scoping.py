@@ -34,6 +34,12 @@ def request_account(request) -> tuple[Account | None, str | None, bool]:
     return context.account, context.role, context.support_mode
 
 
+def may_write(request) -> bool:
+    """Whether the signed-in dashboard user may change things in the current account."""
+    context = getattr(request, "account_context", None)
+    return context is not None and context.account is not None and (context.role in WRITE_ROLES or context.support_mode)
+
+
 class AccountPermission(permissions.BasePermission):
     """Members and keys read; writes need a write-scoped key or a role that may write."""
 

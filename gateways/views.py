@@ -8,8 +8,7 @@ from django.shortcuts import redirect
 from django.views import View
 from django.views.generic import DetailView, TemplateView
 
-from accounts.models import WRITE_ROLES
-from accounts.scoping import AccountScopedViewMixin
+from accounts.scoping import AccountScopedViewMixin, may_write
 from accounts.services import Actor
 from rules.forms import RuleSetForm
 from rules.models import RuleSet
@@ -22,10 +21,6 @@ from .models import Document, Gateway, OrderStatus
 
 def _actor(request) -> Actor:
     return Actor(user=request.user, support_mode=request.account_context.support_mode)
-
-
-def _may_write(request) -> bool:
-    return request.account_context.role in WRITE_ROLES or request.account_context.support_mode
 
 
 class DashboardView(AccountScopedViewMixin, TemplateView):
@@ -69,7 +64,7 @@ class OrderDetailView(AccountScopedViewMixin, DetailView):
 
     def post(self, request, pk):
         order = self.get_object()
-        if not _may_write(request):
+        if not may_write(request):
             messages.error(request, "Su rol solo permite ver.")
             return redirect("order-detail", pk=order.pk)
         action = request.POST.get("action")
@@ -102,7 +97,7 @@ class GatewayDetailView(AccountScopedViewMixin, DetailView):
 
     def post(self, request, pk):
         gateway = self.get_object()
-        if not _may_write(request):
+        if not may_write(request):
             messages.error(request, "Su rol solo permite ver.")
             return redirect("gateway-detail", pk=gateway.pk)
         action = request.POST.get("action")
@@ -162,7 +157,7 @@ class GatewayRulesView(AccountScopedViewMixin, DetailView):
         # The form writes what was posted onto its instance even when invalid: give it its own copy, so
         # the page re-rendered with the errors still shows the saved rules.
         form = RuleSetForm(request.POST, instance=RuleSet.objects.get(pk=self.object.ruleset_id))
-        if not _may_write(request):
+        if not may_write(request):
             messages.error(request, "Su rol solo permite ver.")
         elif form.is_valid():
             try:

@@ -41,6 +41,9 @@ class OrderLine:
     is_gift_card: bool = False
     tags: tuple[str, ...] = ()
     product_id: str = ""
+    # The tax the store charged on this line after its discount (the sum of its tax lines), when the
+    # store adds tax itself (prices without tax) and says how much; None when the store does not say.
+    tax: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class ShippingLine:
     name: str
     price: Decimal
     discount: Decimal = Decimal("0")
+    # As ``OrderLine.tax``: the store's own tax on the shipping, when it adds tax itself.
+    tax: Decimal | None = None
 
 
 @dataclass(frozen=True)

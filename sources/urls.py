@@ -1,6 +1,7 @@
-"""The stores' connect flows, each under ``/connect/<platform>/``: a store package that has a connect
-flow (an OAuth install, WooCommerce's key handshake) puts its views in ``views.py`` and its routes in
-``urls.py``; registering the adapter is enough for them to be served."""
+"""The stores' connect flows, each under ``/connect/<platform>/`` in the URL namespace
+``connect-<platform>``: a store package that has a connect flow (an OAuth install, WooCommerce's key
+handshake) puts its views in ``views.py`` and its routes in ``urls.py``; registering the adapter is
+enough for them to be served. By convention the flow starts at the route named ``start``."""
 import importlib.util
 
 from django.urls import include, path
@@ -8,7 +9,7 @@ from django.urls import include, path
 from .registry import SOURCE_ADAPTERS
 
 urlpatterns = [
-    path(f"connect/{platform}/", include(f"sources.{platform}.urls"))
+    path(f"connect/{platform}/", include((f"sources.{platform}.urls", f"connect-{platform}")))
     for platform in SOURCE_ADAPTERS
     if importlib.util.find_spec(f"sources.{platform}.urls") is not None
 ]

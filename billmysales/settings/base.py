@@ -99,6 +99,21 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # connect flows' return addresses are built on it.
 BMS_PUBLIC_URL = env("BMS_PUBLIC_URL", default="http://127.0.0.1:8000")
 
+# Our public Shopify app (the install flow; merchants can no longer create custom apps since 2026-01-01)
+# and the Admin API version every Shopify call uses.
+BMS_SHOPIFY_CLIENT_ID = env("BMS_SHOPIFY_CLIENT_ID", default="")
+BMS_SHOPIFY_CLIENT_SECRET = env("BMS_SHOPIFY_CLIENT_SECRET", default="")
+BMS_SHOPIFY_API_VERSION = env("BMS_SHOPIFY_API_VERSION", default="2026-10")
+BMS_SHOPIFY_SCOPES = env.list("BMS_SHOPIFY_SCOPES", default=["read_orders", "write_orders"])
+# Where a shop's Admin API is reached: "https://{shop}" in production; the demo and the tests point it at
+# the Shopify simulator ("http://127.0.0.1:8301/shops/{shop}").
+BMS_SHOPIFY_SHOP_URL_TEMPLATE = env("BMS_SHOPIFY_SHOP_URL_TEMPLATE", default="https://{shop}")
+# Our Multivende application (OAuth connect) and its API's base URL.
+BMS_MULTIVENDE_CLIENT_ID = env("BMS_MULTIVENDE_CLIENT_ID", default="")
+BMS_MULTIVENDE_CLIENT_SECRET = env("BMS_MULTIVENDE_CLIENT_SECRET", default="")
+BMS_MULTIVENDE_BASE_URL = env("BMS_MULTIVENDE_BASE_URL", default="https://app.multivende.com")
+BMS_MULTIVENDE_SCOPES = env.list("BMS_MULTIVENDE_SCOPES", default=["read:checkouts", "write:checkouts"])
+
 # Vendor URLs must be https://, except these hosts (comma-separated): loopback for the simulators in the
 # demo and the tests; empty in production.
 BMS_INSECURE_HOSTS = env.list("BMS_INSECURE_HOSTS", default=[])
