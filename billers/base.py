@@ -50,7 +50,7 @@ from .dte.mapping import build_document
 from .dte.sale import Emisor, Sale
 
 __all__ = [
-    "BillerAdapter", "BillerError", "BillerMismatch", "Capability", "Checkpoint", "ConnectionReport",
+    "BillerAdapter", "BillerError", "BillerMismatch", "BillerNeedsPerson", "Capability", "Checkpoint", "ConnectionReport",
     "IssueRequest", "IssuedDocument", "RejectedBillerError", "TransientBillerError", "UnsupportedFeature",
 ]
 
@@ -65,6 +65,12 @@ class TransientBillerError(BillerError, TransientError):
 
 class RejectedBillerError(BillerError, RejectedError):
     """The biller said no; retrying the same request will not help."""
+
+
+class BillerNeedsPerson(BillerError):
+    """The biller answered something only a person can resolve (e.g. LibreDTE's 510: the folio was
+    burnt and must be voided at the SII; a lookup that matches several documents): the emission is
+    held with the message, never retried or re-sent on its own."""
 
 
 class BillerMismatch(BillerError):

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from billers.base import (
     BillerMismatch,
+    BillerNeedsPerson,
     Checkpoint,
     IssuedDocument,
     IssueRequest,
@@ -36,6 +37,7 @@ from billers.base import (
 from billers.dte.errors import MappingRefused
 from billers.dte.sale_json import sale_from_dict
 from billers.registry import BillerNotRegistered, biller_adapter_for
+from billmysales.integrations.faults import fault_pause
 from sources.orderdata import PaymentStatus
 
 from .dispatch import emission_enqueue, refunds_enqueue, side_effects_enqueue
@@ -142,20 +144,12 @@ def emission_claim(*, emission_id: int) -> Claim | None:
     return Claim(emission=emission, attempt_id=attempt.id, reconcile_first=reconcile_first, checkpoint=attempt.checkpoint)
 
 
-def _fault_pause(point: str) -> None:
-    """Crash-test hook: sleeps at a named point when ``BMS_FAULT_PAUSES`` asks (e.g. "after_claim=5"),
-    so a test can SIGKILL the worker exactly there. Empty in every real deployment."""
-    seconds = settings.BMS_FAULT_PAUSES.get(point)
-    if seconds:
-        time.sleep(seconds)
-
-
 def emission_run(*, emission_id: int) -> Document | None:
     """Runs one attempt of the emission if it is due. Safe to call any number of times, concurrently."""
     claim = emission_claim(emission_id=emission_id)
     if claim is None:
         return None
-    _fault_pause("after_claim")
+    fault_pause("after_claim")
     emission = claim.emission
     started = time.monotonic()
     checkpoint = Checkpoint(claim.checkpoint, saver=lambda data: _save_checkpoint(claim, data))
@@ -170,7 +164,7 @@ def emission_run(*, emission_id: int) -> Document | None:
             prepared=emission.prepared,
         )
         issued = adapter.issue(request, checkpoint)
-        _fault_pause("after_biller_answer")
+        fault_pause("after_biller_answer")
     except TransientBillerError as exc:
         _record_transient(claim, exc, started)
         return None
@@ -179,6 +173,9 @@ def emission_run(*, emission_id: int) -> Document | None:
         return None
     except BillerMismatch as exc:
         _record_failed(claim, exc, started, Outcome.MISMATCH, exc.message)
+        return None
+    except BillerNeedsPerson as exc:
+        _record_held(claim, exc.message, started, exc)
         return None
     except BillerNotRegistered as exc:
         _record_held(claim, exc.message, started, exc)

@@ -12,7 +12,7 @@ from billers.dte.display import document_name, format_clp
 from sources.base import DocumentWriteBack, IssuedDocumentInfo
 from sources.registry import SourceNotRegistered, source_adapter_for
 
-from .models import Document, SideEffect
+from .models import Document, DocumentKind, SideEffect
 from .selectors import document_filename
 from .services.documents import document_files_fetch, document_pdf_bytes, document_public_url
 
@@ -61,7 +61,9 @@ def _write_back(document: Document) -> None:
     info = IssuedDocumentInfo(
         order_external_id=document.order.external_id, tipo_dte=document.tipo_dte, folio=document.folio,
         total=document.mnt_total, certification=document.certification, note=document_note(document),
-        pdf_url=document_public_url(document=document),
+        pdf_url=document_public_url(document=document), fecha=document.fecha.isoformat(),
+        credit_note=document.kind == DocumentKind.CREDIT_NOTE,
+        pdf=document_pdf_bytes(document=document) if adapter.wants_pdf_file else b"", order_raw=document.order.raw,
     )
     try:
         written = adapter.push_document(info)

@@ -54,3 +54,8 @@ def documents_sii_status_due_task() -> int:
 @shared_task(acks_late=True)
 def document_sii_status_task(document_id: int) -> None:
     services.document_sii_status_refresh(document_id=document_id)
+
+
+@shared_task(acks_late=True)
+def gateway_webhooks_task(gateway_id: int) -> str:
+    return services.gateway_webhooks_ensure(gateway_id=gateway_id)

@@ -158,6 +158,12 @@ class IssuedDocumentInfo:
     certification: bool
     note: str
     pdf_url: str = ""
+    fecha: str = ""  # ISO date of the document
+    credit_note: bool = False
+    # The PDF itself, for stores that take a file (Multivende's document upload), and the order as the
+    # store sent it (ids the store's write-back API needs, e.g. Multivende's ClientId).
+    pdf: bytes = field(default=b"", repr=False)
+    order_raw: dict = field(default_factory=dict, repr=False)
 
     def as_data(self) -> dict:
         """The same document for programs: tipo, folio, total, certification and, when there is one, the PDF."""
@@ -169,6 +175,9 @@ class IssuedDocumentInfo:
 
 class DocumentWriteBack(ABC):
     """Adapters whose store can show the document on the order (note, metafield, attachment)."""
+
+    # True for stores that take the PDF file itself (``IssuedDocumentInfo.pdf`` is filled only then).
+    wants_pdf_file: ClassVar[bool] = False
 
     @abstractmethod
     def push_document(self, document: IssuedDocumentInfo) -> str:
@@ -208,6 +217,16 @@ def with_change_key(adapter: SourceAdapter, delivery: WebhookDelivery) -> Webhoo
     if not key:
         return delivery
     return WebhookDelivery(delivery_id=key[:120], topic=delivery.topic, payload=delivery.payload)
+
+
+class WebhookRegistrar(ABC):
+    """Adapters that can subscribe the gateway's webhook address at the store themselves (so the merchant
+    never pastes a URL or a secret). Called after a gateway is created, and again on reconnect."""
+
+    @abstractmethod
+    def ensure_webhooks(self, *, callback_url: str) -> str:
+        """Creates (or repairs) the store's subscriptions to ``callback_url``, signed with the connection's
+        webhook secret; returns what was done, in words. Idempotent."""
 
 
 class ConnectionTester(ABC):

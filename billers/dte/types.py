@@ -15,6 +15,9 @@ FACTURA_COMPRA = 46
 GUIA_DESPACHO = 52
 NOTA_DEBITO = 56
 NOTA_CREDITO = 61
+# Not an SII DTE code: the SII does not number boletas de honorarios electrónicas (BHE) among the DTE
+# types. The product's own code for the BHE a biller such as BHEXPRESS issues.
+BOLETA_HONORARIOS = 900
 
 
 @dataclass(frozen=True)
@@ -22,8 +25,8 @@ class DocumentType:
     code: int
     name: str  # as printed on the document: "Boleta electrónica"
     short_name: str  # as merchants choose it: "Boleta afecta"
-    family: str  # "boleta" (EnvioBOLETA) or "dte" (DTE_v10)
-    kind: str  # "boleta", "factura", "note" or "other"
+    family: str  # "boleta" (EnvioBOLETA), "dte" (DTE_v10) or "bhe" (boleta de honorarios, not built by the DTE core)
+    kind: str  # "boleta", "factura", "note", "honorarios" or "other"
     exempt: bool = False
 
     @property
@@ -43,9 +46,12 @@ DOCUMENT_TYPES: dict[int, DocumentType] = {
         DocumentType(GUIA_DESPACHO, "Guía de despacho electrónica", "Guía de despacho", "dte", "other"),
         DocumentType(NOTA_DEBITO, "Nota de débito electrónica", "Nota de débito", "dte", "note"),
         DocumentType(NOTA_CREDITO, "Nota de crédito electrónica", "Nota de crédito", "dte", "note"),
+        DocumentType(BOLETA_HONORARIOS, "Boleta de honorarios electrónica", "Boleta de honorarios", "bhe", "honorarios",
+                     exempt=True),
     )
 }
-SUPPORTED_TYPES = frozenset(DOCUMENT_TYPES)
+# What the DTE core builds and reads.
+SUPPORTED_TYPES = frozenset(code for code, t in DOCUMENT_TYPES.items() if t.family in ("boleta", "dte"))
 BOLETA_TYPES = frozenset(code for code, t in DOCUMENT_TYPES.items() if t.family == "boleta")
 DTE_V10_TYPES = frozenset(code for code, t in DOCUMENT_TYPES.items() if t.family == "dte")
 EXEMPT_TYPES = frozenset(code for code, t in DOCUMENT_TYPES.items() if t.exempt)

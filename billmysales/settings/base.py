@@ -169,6 +169,7 @@ CELERY_TASK_ROUTES = {
     "gateways.tasks.backfill_job_task": {"queue": "poll"},
     "gateways.tasks.documents_sii_status_due_task": {"queue": "poll"},
     "gateways.tasks.document_sii_status_task": {"queue": "poll"},
+    "gateways.tasks.gateway_webhooks_task": {"queue": "poll"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing gives up quickly when the broker is down: the row is committed and the sweeper re-queues.

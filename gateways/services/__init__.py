@@ -22,6 +22,7 @@ from .ingest import (
 )
 from .order_actions import order_emit_now, order_retry, order_skip, orders_backfill, orders_bulk_emit
 from .trial_sale import TrialSaleReport, gateway_test_sale
+from .webhooks_setup import gateway_webhook_url, gateway_webhooks_ensure
 
 __all__ = [
     "OPEN_STATUSES",
@@ -36,6 +37,8 @@ __all__ = [
     "gateway_create",
     "gateway_deactivate",
     "gateway_test_sale",
+    "gateway_webhook_url",
+    "gateway_webhooks_ensure",
     "inbound_event_process",
     "inbound_event_receive",
     "inbound_event_reprocess",

@@ -12,6 +12,7 @@ from sources.models import SourceConnection
 from sources.registry import SourceNotRegistered, source_adapter_class
 
 from ..models import Gateway
+from .webhooks_setup import gateway_webhooks_enqueue
 
 
 def _check_wiring(*, source: SourceConnection, biller: BillerConnection, environment: str) -> None:
@@ -48,6 +49,7 @@ def gateway_create(
         account=account, name=name, source=source, biller=biller, ruleset=ruleset, environment=environment
     )
     audit_log_record(account=account, actor=actor, action="gateway.create", obj=gateway)
+    gateway_webhooks_enqueue(gateway)
     return gateway
 
 
