@@ -12,3 +12,5 @@ class AccountsConfig(AppConfig):
         from .crypto import check_encryption_keys
 
         check_encryption_keys(settings.FIELD_ENCRYPTION_KEYS)
+        # Registers the Bearer API-key scheme with drf-spectacular.
+        import billmysales.api.schema  # noqa: F401

@@ -149,3 +149,31 @@ class TenantModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class IdempotentRequest(models.Model):
+    """A POST sent with an ``Idempotency-Key``: its first response, replayed for the same key and body.
+
+    Unique per account and key. ``request_hash`` covers the method, the path and the body, so the same
+    key with a different request is refused (422) instead of answered with another request's result.
+    """
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "En curso"
+        DONE = "done", "Terminada"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "key"], name="unique_idempotency_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"

@@ -8,9 +8,12 @@ Subclasses may not override ``get_queryset`` / ``get_object``: they implement ``
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404
 from django.shortcuts import redirect
+from django.utils.translation import gettext_lazy as _
 from rest_framework import permissions, viewsets
 from rest_framework.exceptions import NotAuthenticated
+from rest_framework.response import Response
 
+from . import idempotency
 from .models import ADMIN_ROLES, WRITE_ROLES, Account, ApiKey, User
 from .services import Actor
 
@@ -43,16 +46,17 @@ def may_write(request) -> bool:
 class AccountPermission(permissions.BasePermission):
     """Members and keys read; writes need a write-scoped key or a role that may write."""
 
-    message = "This API key or role may not do that in this account."
+    message = _("Esta clave de API o su rol no permite hacer eso en esta cuenta.")
 
     def has_permission(self, request, view) -> bool:
-        account, role, _ = request_account(request)
+        account, role, _support = request_account(request)
         if account is None:
             return False
+        if getattr(view, "admin_only", False):
+            # Reading included: who may see the account's keys or members' settings is who may manage them.
+            return role in ADMIN_ROLES
         if request.method in permissions.SAFE_METHODS:
             return True
-        if getattr(view, "admin_only", False):
-            return role in ADMIN_ROLES
         return role == "write" or role in WRITE_ROLES
 
 
@@ -66,7 +70,7 @@ class AccountScopedViewSet(viewsets.GenericViewSet):
 
     @property
     def account(self) -> Account:
-        account, _, _ = request_account(self.request)
+        account, _role, _support = request_account(self.request)
         if account is None:
             raise NotAuthenticated("No account selected.")
         return account
@@ -74,7 +78,7 @@ class AccountScopedViewSet(viewsets.GenericViewSet):
     @property
     def actor(self):
         auth = getattr(self.request, "auth", None)
-        _, _, support_mode = request_account(self.request)
+        _account, _role, support_mode = request_account(self.request)
         return Actor(
             user=self.request.user if isinstance(self.request.user, User) else None,
             api_key=auth if isinstance(auth, ApiKey) else None,
@@ -91,6 +95,30 @@ class AccountScopedViewSet(viewsets.GenericViewSet):
         context = super().get_serializer_context()
         context["account"] = self.account if self.request and self.request.user.is_authenticated else None
         return context
+
+    # --- Idempotency-Key on POSTs (see accounts.idempotency) --------------------------------------
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        key = request.headers.get(idempotency.HEADER)
+        if request.method == "POST" and key is not None:
+            request.idempotent_row = idempotency.idempotent_request_begin(
+                account=self.account, key=key, method=request.method, path=request.path, body=request.body
+            )
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replay):
+            response = Response(exc.row.response_body, status=exc.row.response_status)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        row = getattr(request, "idempotent_row", None)
+        if row is not None and not response.has_header("Idempotent-Replayed"):
+            body = response.data if isinstance(getattr(response, "data", None), (dict, list)) else None
+            idempotency.idempotent_request_finish(row=row, status=response.status_code, body=body)
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class AccountScopedViewMixin(LoginRequiredMixin):

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
 
 from ..selectors import api_key_authenticate
@@ -13,12 +14,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
-        keyword, _, raw_key = header.partition(" ")
+        keyword, _space, raw_key = header.partition(" ")
         if keyword != self.keyword or not raw_key.startswith("bms_"):
             return None
         api_key = api_key_authenticate(raw_key=raw_key.strip())
         if api_key is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            raise exceptions.AuthenticationFailed(_("Clave de API inválida o revocada."))
         api_key_touch(api_key=api_key)
         return (ApiKeyUser(api_key), api_key)
 

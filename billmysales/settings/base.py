@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "accounts",
     "sources",
@@ -39,6 +40,7 @@ MIDDLEWARE = [
     "billmysales.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -83,7 +85,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "es-cl"
+LANGUAGE_CODE = "es"
+LANGUAGES = [("es", "Español"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "America/Santiago"
 USE_I18N = True
 USE_TZ = True
@@ -132,14 +136,45 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["billmysales.parsers.JSONBodyParser"],
+    "DEFAULT_PARSER_CLASSES": ["billmysales.api.parsers.JSONBodyParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "billmysales.api.pagination.KeysetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "billmysales.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["billmysales.api.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        # Per API key or signed-in user: a backfill of thousands of orders fits easily.
+        "client": env("BMS_API_RATE_CLIENT", default="1200/min"),
+        # Per IP for calls that carry no credentials.
+        "anon": env("BMS_API_RATE_ANON", default="60/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "BillMySales gateway API",
+    "TITLE": "BillMySales API",
+    "DESCRIPTION": (
+        "Pasarela de facturación: orígenes de datos, facturadores, pasarelas, órdenes y documentos tributarios. "
+        "Autenticación: `Authorization: Bearer <clave de API>`. Errores: `{\"error\": {\"code\", \"message\", \"fields\"}}`. "
+        "Los POST aceptan `Idempotency-Key`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "billmysales.api.schema.add_error_responses"],
+}
+# Idempotency keys are remembered this many days.
+BMS_IDEMPOTENCY_DAYS = env.int("BMS_IDEMPOTENCY_DAYS", default=7)
+
+# Throttle counters and short-lived caches: Redis when there is one (shared by every process), memory otherwise.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
+    if env("REDIS_URL", default="")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
 # Celery: JSON only, late acks, bounded tasks, one queue per kind of work.

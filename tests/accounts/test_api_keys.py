@@ -52,7 +52,7 @@ def test_revoked_key_is_refused(account, actor):
     api_key_revoke(api_key=api_key, actor=actor)
     response = client_for(raw).get("/api/v1/gateways/")
     assert response.status_code == 401
-    assert "revoked" in response.json()["detail"]
+    assert response.json()["error"]["code"] == "authentication_failed" and "revocada" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("header", ["Bearer bms_deadbeef_nope", "Bearer bms_x", "Bearer bms_"])

@@ -207,7 +207,7 @@ def test_rule_fields_of_the_wrong_json_type_are_a_400(api_client, account, field
     gateway = GatewayFactory(account=account)
     response = api_client.patch(f"/api/v1/gateways/{gateway.pk}/rules/", {field: value}, format="json")
     assert response.status_code == 400, response.content
-    assert field in response.json()
+    assert field in response.json()["error"]["fields"]
 
 
 def test_rules_form_with_a_field_mapping_that_is_not_an_object_shows_the_error(session_client, account):
