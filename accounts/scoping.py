@@ -78,11 +78,12 @@ class AccountScopedViewSet(viewsets.GenericViewSet):
     @property
     def actor(self):
         auth = getattr(self.request, "auth", None)
-        _account, _role, support_mode = request_account(self.request)
+        _account, role, support_mode = request_account(self.request)
         return Actor(
             user=self.request.user if isinstance(self.request.user, User) else None,
             api_key=auth if isinstance(auth, ApiKey) else None,
             support_mode=support_mode,
+            role=role or "",
         )
 
     def scoped_queryset(self):

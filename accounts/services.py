@@ -13,6 +13,8 @@ class Actor:
     user: User | None = None
     api_key: ApiKey | None = None
     support_mode: bool = False
+    # The role in the account it acts in ("owner", "admin", "support", "viewer"; "read"/"write" for keys).
+    role: str = ""
 
     @classmethod
     def system(cls) -> "Actor":

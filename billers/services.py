@@ -3,6 +3,7 @@ credentials encrypted by the field and never echoed back, every change audited."
 from cl_sii.rut import Rut
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils.translation import gettext as _
 
 from accounts.models import Account
@@ -26,7 +27,10 @@ def canonical_rut(value: str, field: str = "emisor_rut") -> str:
     try:
         return Rut(value, validate_dv=True).canonical
     except (ValueError, TypeError):
-        raise ValidationError({field: [_("'%(rut)s' no es un RUT válido (dígito verificador o formato).") % {"rut": value}]}) from None
+        raise ValidationError(
+            {field: [ValidationError(_("'%(rut)s' no es un RUT válido (dígito verificador o formato).") % {"rut": value},
+                                     code="invalid_rut")]}
+        ) from None
 
 
 @transaction.atomic
@@ -78,3 +82,24 @@ def biller_connection_test(*, connection: BillerConnection) -> ConnectionReport:
         return ConnectionReport((CheckItem(_("Facturador"), False, exc.message),))
     except IntegrationError as exc:
         return ConnectionReport((CheckItem(_("Conexión con el facturador"), False, exc.message),))
+
+
+@transaction.atomic
+def biller_connection_delete(*, connection: BillerConnection, actor: Actor) -> None:
+    """Deletes a biller connection no gateway uses and that never issued a document (documents keep
+    their biller); otherwise refused with the reason."""
+    in_use = list(connection.gateways.values_list("name", flat=True))
+    if in_use:
+        raise ValidationError(
+            _("El facturador se usa en: %(names)s. Elimine o cambie esas pasarelas primero.") % {"names": ", ".join(in_use)},
+            code="in_use",
+        )
+    audit_log_record(account=connection.account, actor=actor, action="billerconnection.delete", obj=connection,
+                     data={"name": connection.name})
+    try:
+        with transaction.atomic():
+            connection.delete()
+    except ProtectedError:
+        raise ValidationError(
+            _("El facturador emitió documentos que deben conservarse con él: no se puede eliminar."), code="in_use"
+        ) from None

@@ -40,6 +40,7 @@ from billers.registry import BillerNotRegistered, biller_adapter_for
 from billmysales.integrations.faults import fault_pause
 from sources.orderdata import PaymentStatus
 
+from . import events
 from .dispatch import emission_enqueue, refunds_enqueue, side_effects_enqueue
 from .models import (
     Document,
@@ -124,6 +125,8 @@ def emission_claim(*, emission_id: int) -> Claim | None:
         reconcile_first = True
     if emission.order.is_test and not emission.order.gateway.biller.is_certification:
         _set_status(emission, EmissionStatus.HELD, "Las ventas de prueba solo se emiten con un facturador en certificación.")
+        emission.order.refresh_from_db()
+        events.order_held(emission.order)
         return None
     attempt = EmissionAttempt.objects.create(
         account_id=emission.account_id,
@@ -240,6 +243,7 @@ def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcom
         credited_document=credited,
     )
     _set_status(emission, EmissionStatus.ISSUED)
+    events.document_issued(document)
     SideEffect.objects.bulk_create(
         [SideEffect(account_id=emission.account_id, document=document, kind=kind) for kind in SideEffect.Kind.values]
     )
@@ -261,7 +265,9 @@ def _record_transient(claim: Claim, exc: TransientBillerError, started: float, o
     failures = emission.attempts.filter(outcome__in=[Outcome.TRANSIENT, Outcome.UNKNOWN]).count()
     delay = _retry_delay(failures)
     if delay is None:
-        _set_status(emission, EmissionStatus.FAILED, f"El facturador no respondió tras {failures} intentos: {exc.message}")
+        reason = f"El facturador no respondió tras {failures} intentos: {exc.message}"
+        _set_status(emission, EmissionStatus.FAILED, reason)
+        events.document_failed(emission, reason)
         logger.error("account=%s emission=%s failed after %s attempts: %s", emission.account_id, emission.id, failures, exc)
         return
     next_at = timezone.now() + timedelta(seconds=delay)
@@ -276,15 +282,19 @@ def _record_rejected(claim: Claim, exc: RejectedBillerError | MappingRefused, st
 
 @transaction.atomic
 def _record_failed(claim: Claim, exc: Exception, started: float, outcome: str, reason: str) -> None:
-    emission = Emission.objects.select_for_update().get(pk=claim.emission_id)
+    emission = Emission.objects.select_for_update(of=("self",)).select_related("order").get(pk=claim.emission_id)
     _finish_attempt(claim, outcome, started, exc)
     _set_status(emission, EmissionStatus.FAILED, reason)
+    events.document_failed(emission, reason)
     logger.warning("account=%s emission=%s %s: %s", emission.account_id, emission.id, outcome, exc)
 
 
 @transaction.atomic
 def _record_held(claim: Claim, reason: str, started: float, exc: Exception) -> None:
-    emission = Emission.objects.select_for_update().get(pk=claim.emission_id)
+    emission = Emission.objects.select_for_update(of=("self",)).select_related("order").get(pk=claim.emission_id)
     _finish_attempt(claim, Outcome.UNKNOWN, started, exc)
     _set_status(emission, EmissionStatus.HELD, reason)
+    if emission.kind == DocumentKind.INVOICE:
+        emission.order.refresh_from_db()
+        events.order_held(emission.order)
     logger.warning("account=%s emission=%s held: %s", emission.account_id, emission.id, reason)

@@ -1,8 +1,10 @@
 import secrets
+import uuid
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.fields import EncryptedTextField
 from accounts.models import TenantModel
 from billers.models import BillerConnection
 from rules.models import RuleSet
@@ -27,6 +29,8 @@ class Gateway(TenantModel):
     environment = models.CharField(max_length=16, choices=Environment.choices, default=Environment.CERTIFICATION)
     active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
+    # The last test sale that passed end to end (activation requires one, or an owner's reason).
+    test_passed_at = models.DateTimeField(null=True, blank=True)
     # Secret part of the inbound webhook URL; the store's own signature is verified as well.
     webhook_token = models.CharField(max_length=64, unique=True, default=_webhook_token)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -286,3 +290,73 @@ class BackfillJob(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+
+class WebhookEventType(models.TextChoices):
+    DOCUMENT_ISSUED = "document.issued", _("Documento emitido")
+    DOCUMENT_FAILED = "document.failed", _("Documento fallido")
+    ORDER_HELD = "order.held", _("Orden retenida para revisión")
+    ORDER_UNREADABLE = "order.unreadable", _("Pedido no leído")
+    CREDIT_NOTE_ISSUED = "credit_note.issued", _("Nota de crédito emitida")
+    CONNECTION_NEEDS_ATTENTION = "connection.needs_attention", _("Conexión requiere atención")
+    TEST = "webhook.test", _("Evento de prueba")
+
+
+class WebhookEndpoint(TenantModel):
+    """Where an integrator receives the account's events, signed with the endpoint's secret."""
+
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list)
+    secret = EncryptedTextField()
+    active = models.BooleanField(default=True)
+    disabled_reason = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # The first failed try since the last delivered one: a long run of failures disables the endpoint.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(TenantModel):
+    """One event for one endpoint: the outbox row, written in the transaction of the change it reports,
+    delivered after commit, retried with backoff, every try recorded."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pendiente")
+        DELIVERED = "delivered", _("Entregado")
+        FAILED = "failed", _("Fallido")
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.UUIDField(default=uuid.uuid4)
+    event_type = models.CharField(max_length=40, choices=WebhookEventType.choices)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_response = models.TextField(blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["endpoint", "event_id"], name="unique_delivery_per_endpoint")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due"),
+            models.Index(fields=["account", "-id"], name="webhook_delivery_keyset"),
+        ]
+
+
+class WebhookAttempt(TenantModel):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.TextField(blank=True)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .dispatch import emission_enqueue, inbound_event_enqueue
 from .models import Emission, EmissionStatus, InboundEvent
+from .outbox import webhook_deliveries_requeue
 
 BATCH = 1000
 
@@ -40,4 +41,5 @@ def stuck_work_requeue() -> dict:
             inbound_event_enqueue(event_id)
         for emission_id in emissions:
             emission_enqueue(emission_id)
-    return {"events": len(events), "emissions": len(emissions)}
+        deliveries = webhook_deliveries_requeue(stale_before=stale)
+    return {"events": len(events), "emissions": len(emissions), "webhooks": deliveries}

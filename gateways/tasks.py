@@ -3,7 +3,7 @@ business (recorded per attempt, with backoff), and crashed ingests are the inges
 tasks never auto-retry. They are published by name from ``gateways.dispatch``."""
 from celery import shared_task
 
-from . import emission, polling, services, side_effects, sweeper
+from . import emission, outbox, polling, services, side_effects, sweeper
 
 
 @shared_task(acks_late=True)
@@ -59,3 +59,8 @@ def document_sii_status_task(document_id: int) -> None:
 @shared_task(acks_late=True)
 def gateway_webhooks_task(gateway_id: int) -> str:
     return services.gateway_webhooks_ensure(gateway_id=gateway_id)
+
+
+@shared_task(acks_late=True)
+def webhook_delivery_task(delivery_id: int) -> None:
+    outbox.webhook_delivery_run(delivery_id=delivery_id)

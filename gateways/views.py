@@ -20,7 +20,8 @@ from .models import Document, Gateway, OrderStatus
 
 
 def _actor(request) -> Actor:
-    return Actor(user=request.user, support_mode=request.account_context.support_mode)
+    context = request.account_context
+    return Actor(user=request.user, support_mode=context.support_mode, role=context.role or "")
 
 
 class DashboardView(AccountScopedViewMixin, TemplateView):

@@ -25,6 +25,7 @@ from .base import ConnectionTester
 from .errors import SourceRejectedError, SourceTransientError
 from .models import ConnectAttempt, SourceConnection
 from .registry import SourceNotRegistered, source_adapter_class
+from .signals import connection_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +91,13 @@ def source_connection_update(*, connection: SourceConnection, actor: Actor, **ch
 def connection_status_set(*, connection: SourceConnection, status: str, message: str = "") -> None:
     """Says on the connection what the merchant must know: it works, it needs attention (polling keeps
     failing, a webhook was disabled), it must be reconnected (a token that cannot be refreshed)."""
+    changed = connection.status != status
     SourceConnection.objects.filter(pk=connection.pk).update(status=status, status_message=message[:300])
     connection.status, connection.status_message = status, message[:300]
     if status != SourceConnection.Status.ACTIVE:
         logger.warning("account=%s source=%s %s: %s", connection.account_id, connection.pk, status, message)
+    if changed:
+        connection_status_changed.send(sender=SourceConnection, connection=connection, status=status, message=message)
 
 
 def credentials_refresh(
@@ -198,6 +202,15 @@ def connect_attempt_fail(*, attempt: ConnectAttempt, error: str) -> None:
     logger.warning("account=%s connect %s failed: %s", attempt.account_id, attempt.platform, error)
 
 
+def connect_attempt_for_session(*, state: str, platform: str, session_key: str | None) -> ConnectAttempt:
+    """The attempt ``state`` names, used or not, when this browser session started it: for flows whose store
+    answers on another channel first (WooCommerce POSTs the keys to a callback, then sends the browser back)."""
+    attempt = ConnectAttempt.objects.filter(state=state or "", platform=platform).first()
+    if attempt is None or attempt.session_hash != _session_hash(session_key):
+        raise ConnectRefused(_("La respuesta de la tienda no corresponde a una conexión iniciada en esta sesión."))
+    return attempt
+
+
 def source_connection_test(*, connection: SourceConnection) -> ConnectionReport:
     """"Probar conexión": what the store's adapter can check, in words; a failure is an item, not an error."""
     try:
@@ -210,3 +223,17 @@ def source_connection_test(*, connection: SourceConnection) -> ConnectionReport:
         return adapter.test_connection()
     except IntegrationError as exc:
         return ConnectionReport((CheckItem(_("Conexión con la tienda"), False, exc.message),))
+
+
+@transaction.atomic
+def source_connection_delete(*, connection: SourceConnection, actor: Actor) -> None:
+    """Deletes a store connection no gateway uses; one in use is refused, naming the gateways."""
+    in_use = list(connection.gateways.values_list("name", flat=True))
+    if in_use:
+        raise ValidationError(
+            _("El origen de datos se usa en: %(names)s. Elimine o cambie esas pasarelas primero.") % {"names": ", ".join(in_use)},
+            code="in_use",
+        )
+    audit_log_record(account=connection.account, actor=actor, action="sourceconnection.delete", obj=connection,
+                     data={"name": connection.name})
+    connection.delete()

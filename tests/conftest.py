@@ -71,7 +71,7 @@ def other_account(db):
 
 @pytest.fixture
 def actor(user):
-    return Actor(user=user)
+    return Actor(user=user, role=Role.OWNER)
 
 
 @pytest.fixture

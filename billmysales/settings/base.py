@@ -167,6 +167,14 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "billmysales.api.schema.add_error_responses"],
 }
+# Outgoing webhooks: seconds between tries of one delivery (about two days in all), and how long an endpoint
+# may fail every try before it is disabled and its owners emailed.
+BMS_WEBHOOK_RETRY_DELAYS = [
+    int(x) for x in env.list("BMS_WEBHOOK_RETRY_DELAYS", default=["30", "60", "300", "600", "1800", "3600", "7200", "14400",
+                                                                   "28800", "43200", "86400"])
+]
+BMS_WEBHOOK_DISABLE_AFTER_HOURS = env.int("BMS_WEBHOOK_DISABLE_AFTER_HOURS", default=72)
+
 # Idempotency keys are remembered this many days.
 BMS_IDEMPOTENCY_DAYS = env.int("BMS_IDEMPOTENCY_DAYS", default=7)
 
@@ -205,6 +213,7 @@ CELERY_TASK_ROUTES = {
     "gateways.tasks.documents_sii_status_due_task": {"queue": "poll"},
     "gateways.tasks.document_sii_status_task": {"queue": "poll"},
     "gateways.tasks.gateway_webhooks_task": {"queue": "poll"},
+    "gateways.tasks.webhook_delivery_task": {"queue": "notify"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing gives up quickly when the broker is down: the row is committed and the sweeper re-queues.

@@ -20,6 +20,7 @@ from sources.base import OrderParseError
 from sources.orderdata import OrderData
 from sources.registry import SourceNotRegistered, source_adapter_for
 
+from .. import events
 from ..dispatch import inbound_event_enqueue
 from ..models import DocumentKind, Gateway, InboundEvent, Order, OrderStatus
 from .credit_notes import order_credit_notes_sync
@@ -54,6 +55,7 @@ def inbound_event_receive(
         )
         if created and problem:
             logger.warning("account=%s gateway=%s event=%s unreadable delivery: %s", gateway.account_id, gateway.pk, event.pk, problem)
+            events.order_unreadable(event, problem)
         elif created:
             inbound_event_enqueue(event.id)
     return event, created
@@ -77,7 +79,11 @@ def inbound_event_process(*, event_id: int) -> Order | None:
 
 
 def _event_finish(event: InboundEvent, status: str, error: str) -> None:
-    InboundEvent.objects.filter(pk=event.pk).update(status=status, error=error, processed_at=timezone.now())
+    with transaction.atomic():
+        InboundEvent.objects.filter(pk=event.pk).update(status=status, error=error, processed_at=timezone.now())
+        if status != InboundEvent.Status.PROCESSED:
+            event.status = status
+            events.order_unreadable(event, error)
 
 
 def _event_crashed(event: InboundEvent, exc: Exception) -> None:
@@ -91,6 +97,8 @@ def _event_crashed(event: InboundEvent, exc: Exception) -> None:
             InboundEvent.objects.filter(pk=event.pk).update(
                 status=InboundEvent.Status.FAILED, attempts=attempts, error=error, processed_at=timezone.now()
             )
+            event.status = InboundEvent.Status.FAILED
+            events.order_unreadable(event, error)
         else:
             InboundEvent.objects.filter(pk=event.pk).update(attempts=attempts, error=error, requeued_at=timezone.now())
             inbound_event_enqueue(event.pk, countdown=CRASH_RETRY_DELAYS[min(attempts, len(CRASH_RETRY_DELAYS)) - 1])
@@ -207,3 +215,5 @@ def order_decide(
     order.save()
     if order.status == OrderStatus.READY:
         emission_create(order=order, kind=DocumentKind.INVOICE, sale=decision.sale, prepared=prepared)
+    elif order.status == OrderStatus.HELD:
+        events.order_held(order)

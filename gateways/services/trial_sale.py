@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
+from django.utils import timezone
 
 from accounts.services import Actor, audit_log_record
 from billers.dte.display import document_name, format_clp
@@ -94,5 +95,8 @@ def gateway_test_sale(*, gateway: Gateway, actor: Actor) -> TrialSaleReport:
         document.mnt_total == int(order.paid_total),
         f"Documento {format_clp(document.mnt_total)}, pagado {format_clp(int(order.paid_total))}",
     )
+    if report.ok:
+        Gateway.objects.filter(pk=gateway.pk).update(test_passed_at=timezone.now())
+        gateway.test_passed_at = timezone.now()
     audit_log_record(account=gateway.account, actor=actor, action="gateway.test_sale", obj=gateway, data=report.as_dict())
     return report

@@ -249,7 +249,7 @@ def test_sweeper_requeues_stuck_work(gateway, payload, settings, purge_broker, d
     assert counts["emissions"] == 1 and len(callbacks) == 1
     settings.BMS_STUCK_AFTER_SECONDS = 60
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert stuck_work_requeue() == {"events": 0, "emissions": 0}  # just re-queued: not again yet
+        assert stuck_work_requeue() == {"events": 0, "emissions": 0, "webhooks": 0}  # just re-queued: not again yet
     assert callbacks == []
 
 
@@ -282,7 +282,7 @@ def test_skip_needs_a_reason_and_is_audited(gateway, payload, actor):
 def test_orders_before_activation_wait_for_a_backfill(gateway, payload, actor):
     gateway.active = False
     gateway.save()
-    services.gateway_activate(gateway=gateway, actor=actor)
+    services.gateway_activate(gateway=gateway, actor=actor, reason="probado a mano")
     old = copy.deepcopy(payload)
     old["created_at"] = "2026-01-05T10:00:00-03:00"
     order = services.order_ingest(gateway=gateway, raw=old)

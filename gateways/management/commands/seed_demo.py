@@ -38,7 +38,7 @@ class Command(BaseCommand):
             account = Account.objects.filter(name=DEMO_ACCOUNT, memberships__user=user).first()
             if account is None:
                 account = account_create(name=DEMO_ACCOUNT, owner=user, rut="76086428-5")
-            actor = Actor(user=user)
+            actor = Actor(user=user, role="owner")
             gateway = Gateway.objects.filter(account=account).first()
             if gateway is None:
                 source = source_connection_create(account=account, actor=actor, name="Tienda Demo", platform=DemoSource.platform)
@@ -49,7 +49,7 @@ class Command(BaseCommand):
                     emisor_address="Av. Providencia 1234", emisor_comuna="Providencia",
                 )
                 gateway = gateway_create(account=account, name="Tienda Demo → Sandbox", source=source, biller=biller, actor=actor)
-                gateway_activate(gateway=gateway, actor=actor)
+                gateway_activate(gateway=gateway, actor=actor, reason="Cuenta de demostración: Tienda Demo y Sandbox.")
         payload = DemoSource.sample_order(number=1001)
         _, created = inbound_event_receive(gateway=gateway, delivery_id="seed-order-1001", topic="orders/paid", payload=payload)
         self.stdout.write(json.dumps({
