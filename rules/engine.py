@@ -1,8 +1,9 @@
 """The billing rules engine: a store order (``OrderData``) → what to do with it (``Decision``).
 
 Pure Python, no Django: the gateway pipeline loads the tenant's ``RuleSet`` row into a ``RuleConfig``
-and calls ``decide_emission`` (first document of an order) or ``decide_credit_note`` (a refund or
-cancellation of an order that already has a document). Every rule it evaluates leaves a ``Reason``
+and calls ``decide_emission`` (first document of an order), ``decide_credit_note`` (a refund or
+cancellation of an order that already has a document) or ``decide_text_correction`` (a person corrects
+the receptor's text on an issued factura). Every rule it evaluates leaves a ``Reason``
 (stable ``code`` + Spanish ``message``), so the order page can answer "why was / wasn't this billed?".
 
 Order of evaluation: what makes the order never billable (store test order, cancelled, before the
@@ -31,13 +32,28 @@ Choices where the spec leaves room (also in the README):
 - Prices follow the rule's ``price_basis``; when the store's own flag disagrees a warning reason is
   added (many Chilean WooCommerce stores declare net prices but do not compute IVA, so the rule, not
   the flag, is what the merchant controls).
+- Except when the store added IVA itself and said how much on each line (``OrderLine.tax`` /
+  ``ShippingLine.tax`` in whole pesos, which the parsers fill only when the store charged tax on top of
+  net prices): then the sale is net and each line carries the store's own IVA, because such stores
+  round IVA per line and the document must total what was charged (the DTE mapping bills each line at
+  net + its tax, see ``billers.dte.mapping``). The order-level discount goes with the IVA the store
+  took off with it (``OrderData.global_discount_tax``). Line taxes with decimals mean the store rounds
+  IVA on the subtotal instead: they are not used, and the rule's basis applies with a reason saying so.
+  A line taxed well away from 19 % is billed as charged, with a warning reason.
+- A text correction (CodRef 2) changes only the receptor's razón social, giro, dirección, comuna or
+  ciudad of an issued factura: one line without price naming what is corrected, ``RazonRef`` saying
+  what changes ("DONDE DICE … DEBE DECIR …" when it fits the 90 characters, else the fields), and the
+  old and new texts in the line's description. The RUT is never "corrected" this way (the factura must
+  be annulled and issued again); identical texts (as the document would print them) are nothing to
+  correct. It is asked for by a person, so it is emitted even in manual mode.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from billers.dte.amounts import IVA_RATE
 from billers.dte.display import document_name, format_clp
 from billers.dte.sale import (
     CONSUMIDOR_FINAL_NAME,
@@ -47,6 +63,7 @@ from billers.dte.sale import (
     Sale,
     SaleLine,
 )
+from billers.dte.sanitize import FIELD_LIMITS, fit
 from billers.dte.types import (
     BOLETA_AFECTA,
     DOCUMENT_TYPES,
@@ -173,6 +190,20 @@ class OriginalDocument:
     folio: int
     fecha: str  # ISO date
     total: int
+    # The receptor printed on it (text corrections start from it); None: read again from the order.
+    receptor: Receptor | None = None
+
+
+# What a text correction may change: receptor field → (label, the DTE element's length).
+CORRECTABLE_FIELDS = {
+    "razon_social": ("razón social", FIELD_LIMITS[("Receptor", "razon_social")]),
+    "giro": ("giro", FIELD_LIMITS[("Receptor", "giro")]),
+    "address": ("dirección", FIELD_LIMITS[("Receptor", "dir")]),
+    "comuna": ("comuna", FIELD_LIMITS[("Receptor", "cmna")]),
+    "city": ("ciudad", FIELD_LIMITS[("Receptor", "ciudad")]),
+}
+_REQUIRED_ON_FACTURA = {"razon_social", "giro", "address", "comuna"}
+_RAZON_REF_LENGTH = FIELD_LIMITS[("Referencia", "razon_ref")]
 
 
 def decide_emission(
@@ -212,6 +243,32 @@ def decide_credit_note(
     return _emit(NOTA_CREDITO, sale, rules, trail)
 
 
+def decide_text_correction(
+    order: OrderData,
+    original: OriginalDocument,
+    corrections: dict[str, str],
+    rules: RuleConfig,
+    *,
+    field_defaults: dict[str, str],
+) -> Decision:
+    """The credit note (61, CodRef 2, zero amounts) that corrects the receptor's text on factura ``original``.
+
+    ``corrections`` maps fields of ``CORRECTABLE_FIELDS`` (or ``rut``, which is held: a wrong RUT needs
+    the factura annulled) to their right text. Skips when nothing would change on the document.
+    """
+    if original.tipo_dte not in FACTURA_TYPES:
+        raise ValueError(f"original.tipo_dte must be a factura (33, 34), got {original.tipo_dte!r}")
+    unknown = set(corrections) - set(CORRECTABLE_FIELDS) - {"rut"}
+    if unknown:
+        raise ValueError(f"corrections has unknown fields {sorted(unknown)}; known: {['rut', *CORRECTABLE_FIELDS]}")
+    trail = _Trail()
+    try:
+        sale = _evaluate_text_correction(order, original, corrections, rules, field_defaults, trail)
+    except _Stopped as stopped:
+        return Decision(action=stopped.action, document_type=stopped.document_type, reasons=trail.reasons)
+    return Decision(action=EMIT, document_type=NOTA_CREDITO, sale=sale, reasons=trail.reasons)
+
+
 def _emit(document_type: int, sale: Sale, rules: RuleConfig, trail: _Trail) -> Decision:
     manual = rules.mode == "manual"
     if manual:
@@ -231,9 +288,10 @@ def _evaluate_emission(
     _check_payment(order, rules, trail)
     _check_currency(order, trail)
     _check_whole_pesos(order, trail)
-    billable = _billable_total(order, rules, trail)
+    store_tax = _store_tax(order)
+    billable = _billable_total(order, rules, store_tax, trail)
     document_type, receptor = _choose_document(order, rules, field_defaults, trail)
-    lines = _sale_lines(order, rules, document_type, trail)
+    lines = _sale_lines(order, rules, document_type, store_tax, trail)
     max_lines = DOCUMENT_TYPES[document_type].max_lines
     if len(lines) > max_lines:
         trail.note(
@@ -241,14 +299,15 @@ def _evaluate_emission(
             f"El pedido tiene {len(lines)} líneas (este documento admite {max_lines}): se pasan todas y el armado "
             "del documento las agrupa o rechaza el pedido con el motivo; nunca se cortan.",
         )
-    _note_price_basis(order, rules, trail)
+    _note_price_basis(order, rules, store_tax, trail)
     sale = Sale(
         tipo_dte=document_type,
         lines=lines,
         paid_total=billable,
-        price_basis=rules.price_basis,
+        price_basis="net" if store_tax else rules.price_basis,
         receptor=receptor,
         global_discount=int(order.global_discount),
+        global_discount_tax=_global_discount_tax(order, store_tax),
         external_ref=order.number or order.external_id,
     )
     return document_type, sale
@@ -386,14 +445,27 @@ def _check_whole_pesos(order: OrderData, trail: _Trail) -> None:
         )
 
 
-def _billable_total(order: OrderData, rules: RuleConfig, trail: _Trail) -> int:
+def _store_tax(order: OrderData) -> bool:
+    """The store added IVA itself and said, in whole pesos, how much on each line (see the module docstring)."""
+    line_taxes = [line.tax for line in order.lines] + [shipping.tax for shipping in order.shipping]
+    if all(tax is None for tax in line_taxes):
+        return False
+    given = [tax for tax in (*line_taxes, order.global_discount_tax) if tax is not None]
+    return all(tax == tax.to_integral_value() for tax in given)
+
+
+def _global_discount_tax(order: OrderData, store_tax: bool) -> int | None:
+    return int(order.global_discount_tax) if store_tax and order.global_discount_tax is not None else None
+
+
+def _billable_total(order: OrderData, rules: RuleConfig, store_tax: bool, trail: _Trail) -> int:
     paid = int(order.paid_total)
     if paid == 0:
         trail.stop(SKIP, "zero_total", "Total pagado $0 (por ejemplo, descuento del 100 %): no hay nada que facturar.")
     billable = paid
     gift_lines = [line for line in order.lines if line.is_gift_card]
     if gift_lines and rules.exclude_gift_cards:
-        gift_total = sum(_line_amount(line) for line in gift_lines)
+        gift_total = sum(_line_amount(line, store_tax) for line in gift_lines)
         billable -= gift_total
         trail.note(
             "gift_cards_excluded",
@@ -404,7 +476,9 @@ def _billable_total(order: OrderData, rules: RuleConfig, trail: _Trail) -> int:
         billable -= int(order.tips)
         trail.note("tip_excluded", f"Propina fuera del documento ({format_clp(int(order.tips))}): no es una venta.")
     if order.shipping and not rules.shipping_as_line:
-        shipping_total = sum(int(s.price - s.discount) for s in order.shipping if s.price > s.discount)
+        shipping_total = sum(
+            int(s.price - s.discount + ((s.tax or 0) if store_tax else 0)) for s in order.shipping if s.price > s.discount
+        )
         billable -= shipping_total
         trail.note(
             "shipping_not_billed",
@@ -536,7 +610,9 @@ def _boleta_receptor(order: OrderData, fields: dict[str, str], trail: _Trail) ->
     return Receptor(email=email)
 
 
-def _sale_lines(order: OrderData, rules: RuleConfig, document_type: int, trail: _Trail) -> tuple[SaleLine, ...]:
+def _sale_lines(
+    order: OrderData, rules: RuleConfig, document_type: int, store_tax: bool, trail: _Trail
+) -> tuple[SaleLine, ...]:
     all_exempt = document_type in EXEMPT_TYPES
     lines = []
     exempt_notes = []
@@ -554,6 +630,7 @@ def _sale_lines(order: OrderData, rules: RuleConfig, document_type: int, trail: 
                 discount=int(line.discount),
                 exempt=all_exempt or cause is not None,
                 sku=line.sku,
+                tax=_whole(line.tax) if store_tax else None,
             )
         )
     if all_exempt:
@@ -561,14 +638,14 @@ def _sale_lines(order: OrderData, rules: RuleConfig, document_type: int, trail: 
     elif exempt_notes:
         trail.note("exempt_lines", f"Líneas exentas: {', '.join(exempt_notes)}.")
     if rules.shipping_as_line:
-        lines += _shipping_lines(order, all_exempt, trail)
+        lines += _shipping_lines(order, all_exempt, store_tax, trail)
     if order.tips and not rules.tips_excluded:
         lines.append(SaleLine(name=TIP_LINE_NAME, quantity=Decimal(1), unit_price=_plain(order.tips), exempt=True))
         trail.note("tip_line", f"Propina como línea exenta ({format_clp(int(order.tips))}): las reglas la incluyen.")
     return tuple(lines)
 
 
-def _shipping_lines(order: OrderData, all_exempt: bool, trail: _Trail) -> list[SaleLine]:
+def _shipping_lines(order: OrderData, all_exempt: bool, store_tax: bool, trail: _Trail) -> list[SaleLine]:
     lines = []
     for shipping in order.shipping:
         label = shipping.name or "sin nombre"
@@ -583,6 +660,7 @@ def _shipping_lines(order: OrderData, all_exempt: bool, trail: _Trail) -> list[S
                 discount=int(shipping.discount),
                 exempt=all_exempt,
                 description=shipping.name,
+                tax=_whole(shipping.tax) if store_tax else None,
             )
         )
         discount = f" con descuento de {format_clp(int(shipping.discount))}" if shipping.discount else ""
@@ -605,7 +683,21 @@ def _exemption(line: OrderLine, order: OrderData, rules: RuleConfig) -> str | No
     return None
 
 
-def _note_price_basis(order: OrderData, rules: RuleConfig, trail: _Trail) -> None:
+def _note_price_basis(order: OrderData, rules: RuleConfig, store_tax: bool, trail: _Trail) -> None:
+    if store_tax:
+        trail.note(
+            "price_basis",
+            "La tienda agrega el IVA a precios netos y lo redondea en cada línea: cada línea se cobra neta más el "
+            "IVA que la tienda le cobró, para que el documento sume exactamente lo pagado.",
+        )
+        _note_store_tax_rate(order, trail)
+        return
+    if any(line.tax is not None for line in order.lines):
+        trail.note(
+            "store_tax_subtotal",
+            "La tienda agrega el IVA pero no en pesos enteros por línea (lo redondea sobre el subtotal): se usan los "
+            "precios según las reglas.",
+        )
     gross = rules.price_basis == "gross"
     label = "brutos (IVA incluido)" if gross else "netos (sin IVA)"
     trail.note("price_basis", f"Precios tratados como {label}, según las reglas.")
@@ -615,6 +707,23 @@ def _note_price_basis(order: OrderData, rules: RuleConfig, trail: _Trail) -> Non
             "price_basis_mismatch",
             f"Atención: la tienda declara precios {store} IVA y las reglas dicen {label}; si el total del documento "
             "no cuadra con lo pagado, el armado del documento lo rechazará con el detalle.",
+        )
+
+
+def _note_store_tax_rate(order: OrderData, trail: _Trail) -> None:
+    odd = []
+    for line in order.lines:
+        if line.tax is None or not line.taxable or line.is_gift_card:
+            continue
+        net = line.quantity * line.unit_price - line.discount
+        # Per-line rounding moves the tax half a peso at most (per unit, for stores that round each unit).
+        if abs(line.tax - net * IVA_RATE / 100) > 1 + line.quantity / 2:
+            odd.append(f"'{line.name}' ({format_clp(int(line.tax))} sobre {format_clp(int(net))} neto)")
+    if odd:
+        trail.note(
+            "store_tax_rate",
+            f"Atención: el IVA que cobró la tienda no es el 19 % del neto en {', '.join(odd)}; el documento cobra lo "
+            "mismo que la tienda, pero conviene revisar sus impuestos.",
         )
 
 
@@ -644,9 +753,11 @@ def _evaluate_credit_note(
         reference = Reference(
             tipo_doc=original.tipo_dte, folio=original.folio, fecha=original.fecha, cod_ref=1, razon="Anula documento"
         )
-        lines = _sale_lines(order, rules, original.tipo_dte, trail)
+        store_tax = _store_tax(order)
+        lines = _sale_lines(order, rules, original.tipo_dte, store_tax, trail)
         global_discount = int(order.global_discount)
-        price_basis = rules.price_basis
+        global_discount_tax = _global_discount_tax(order, store_tax)
+        price_basis = "net" if store_tax else rules.price_basis
         trail.note(
             "full_refund",
             f"Devolución total ({format_clp(amount)}): la nota de crédito anula la {named} (CodRef 1) con sus "
@@ -657,7 +768,7 @@ def _evaluate_credit_note(
             tipo_doc=original.tipo_dte, folio=original.folio, fecha=original.fecha, cod_ref=3, razon="Devolución parcial"
         )
         lines = _refund_lines(order, refund, rules, original.tipo_dte, amount, trail)
-        global_discount = 0
+        global_discount, global_discount_tax = 0, None
         # Refund amounts are the money returned to the buyer, i.e. gross.
         price_basis = "gross"
         trail.note(
@@ -672,9 +783,70 @@ def _evaluate_credit_note(
         price_basis=price_basis,
         receptor=receptor,
         global_discount=global_discount,
+        global_discount_tax=global_discount_tax,
         references=(reference,),
         external_ref=order.number or order.external_id,
     )
+
+
+def _evaluate_text_correction(
+    order: OrderData,
+    original: OriginalDocument,
+    corrections: dict[str, str],
+    rules: RuleConfig,
+    field_defaults: dict[str, str],
+    trail: _Trail,
+) -> Sale:
+    named = f"{document_name(original.tipo_dte).lower()} N° {original.folio}"
+    receptor = original.receptor or _original_receptor(order, rules, field_defaults, original.tipo_dte, trail)
+    if "rut" in corrections:
+        rut = parse_rut(str(corrections["rut"] or ""))
+        if rut is None or rut.canonical != receptor.rut:
+            trail.stop(
+                HOLD,
+                "rut_not_correctable",
+                f"El RUT del receptor no se corrige con una nota de crédito de texto: anule la {named} con una nota de "
+                "crédito (CodRef 1) y emita una nueva con el RUT correcto.",
+                NOTA_CREDITO,
+            )
+    changes = []
+    for name, (label, length) in CORRECTABLE_FIELDS.items():
+        if name not in corrections:
+            continue
+        new = " ".join(str(corrections[name] or "").split())
+        if not new and name in _REQUIRED_ON_FACTURA:
+            trail.stop(HOLD, "factura_missing_data", f"La {label} de una factura no puede quedar vacía.", NOTA_CREDITO)
+        old = getattr(receptor, name)
+        # Compared as the document prints them: a difference past the element's length changes nothing.
+        if fit(new, length) != fit(old, length):
+            changes.append((name, label, old, new))
+    if not changes:
+        trail.stop(SKIP, "nothing_to_correct", f"Los datos indicados ya son los de la {named}: no hay nada que corregir.")
+    what = _enumeration([label for _, label, _, _ in changes])
+    description = " ".join(f"{label.capitalize()}: donde dice «{old}» debe decir «{new}»." for _, label, old, new in changes)
+    razon = f"DONDE DICE {changes[0][2]} DEBE DECIR {changes[0][3]}" if len(changes) == 1 else ""
+    if not razon or len(razon) > _RAZON_REF_LENGTH:
+        razon = f"Corrige {what} del receptor"
+    trail.note(
+        "text_correction",
+        f"Nota de crédito que corrige texto de la {named} (CodRef 2), con montos en cero. {description}",
+    )
+    return Sale(
+        tipo_dte=NOTA_CREDITO,
+        lines=(SaleLine(name=f"Corrige {what}", quantity=Decimal(1), unit_price=Decimal(0), description=description),),
+        paid_total=0,
+        price_basis="net",
+        receptor=replace(receptor, **{name: new for name, _, _, new in changes}),
+        references=(
+            Reference(tipo_doc=original.tipo_dte, folio=original.folio, fecha=original.fecha, cod_ref=2, razon=razon),
+        ),
+        external_ref=order.number or order.external_id,
+    )
+
+
+def _enumeration(items: list[str]) -> str:
+    """``["a", "b", "c"]`` → ``"a, b y c"``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} y {items[-1]}"
 
 
 def _refunded_gift_cards(order: OrderData, refund: RefundData, rules: RuleConfig, trail: _Trail) -> int:
@@ -742,8 +914,12 @@ def _refund_lines(
     )
 
 
-def _line_amount(line: OrderLine) -> int:
-    return int(line.quantity * line.unit_price - line.discount)
+def _line_amount(line: OrderLine, store_tax: bool) -> int:
+    return int(line.quantity * line.unit_price - line.discount + ((line.tax or 0) if store_tax else 0))
+
+
+def _whole(amount: Decimal | None) -> int | None:
+    return None if amount is None else int(amount)
 
 
 def _plain(value: Decimal) -> Decimal:

@@ -102,6 +102,9 @@ class OrderData:
     shipping: tuple[ShippingLine, ...] = ()
     # Order-level discount not already allocated to lines (gross/net like the prices).
     global_discount: Decimal = Decimal("0")
+    # As ``OrderLine.tax``: the tax the store took off with ``global_discount``, when it adds tax itself
+    # and its figures say how much; None when they do not.
+    global_discount_tax: Decimal | None = None
     tips: Decimal = Decimal("0")
     prices_include_tax: bool | None = None
     buyer: Buyer = field(default_factory=Buyer)

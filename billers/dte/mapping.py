@@ -14,9 +14,28 @@ How prices reach the document without drifting:
   this over converting each line to net, which drifts by a peso or two on most multi-line orders.
 * **Net store prices** on facturas are sent net; IVA = round(net × 0.19). If the store computed its
   total differently the mapping refuses (``total_mismatch``) rather than invent a correction.
+* **Stores that add IVA themselves, line by line** (net prices, and each taxable line carrying
+  ``SaleLine.tax``, the store's own IVA on it): such stores round IVA per line, so IVA on the net total
+  would miss what was charged by a few pesos. Each taxable line is billed at exactly what the store
+  charged for it, net + its tax, as a gross line: ``PrcItem`` is the net unit price × 1.19 and
+  ``DescuentoMonto`` the difference down to the charged amount (the store's discount with its IVA,
+  give or take the store's rounding); when that difference would be negative, or would invent a
+  discount on a line without one, ``PrcItem`` is the charged amount / quantity (6 decimals, which
+  ``round(QtyItem × PrcItem)`` brings back to the peso for any quantity under a million). Boletas carry
+  gross lines anyway; facturas and notes get ``MntBruto = 1``, so LibreDTE's normaliser takes
+  ``MntTotal`` = Σ gross lines (net = round(gross / 1.19), IVA = gross − net) — the paid total by
+  construction, and still checked by the cuadre below. The document's IVA may then differ by a peso or
+  two from the sum of the store's line taxes; its total never does. The order-level discount is taken
+  off with its IVA: ``Sale.global_discount_tax`` when the store said how much, else 19 % of it.
 * Exempt lines (``IndExe = 1``) are never converted: they carry no IVA. On 34 and 41 every line must
   be exempt, and the global discount is sent with ``IndExeDR = 1`` (LibreDTE ignores it otherwise).
 * The order-level discount becomes one ``DscRcgGlobal`` in pesos (``TpoValor $``).
+
+* **Notes that only correct text** (``CodRef 2`` on every reference, e.g. a wrong razón social on an
+  issued factura) carry zero amounts as LibreDTE's case 061_002 sends them (``MntNeto`` 0,
+  ``TasaIVA`` 19, ``IVA`` 0, ``MntTotal`` 0; its normaliser then drops ``TasaIVA``) and one line
+  without price naming what is corrected; their cuadre is "total 0". Any amount on such a note is
+  refused (``text_correction_with_amounts``): amounts are corrected with ``CodRef 3``.
 
 Other decisions: more lines than the schema holds (60 on DTE_v10 types, 1000 on a boleta) is refused,
 not grouped, so the buyer's document always lists what they bought; a factura (33/34) needs a valid
@@ -27,7 +46,7 @@ refused rather than dropped (its razón social is optional there); a line with a
 from __future__ import annotations
 
 import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from .amounts import IVA_RATE, round_half_up
 from .display import format_clp
@@ -77,7 +96,9 @@ def _check_amounts(sale: Sale) -> None:
             raise _refuse(
                 "non_integer_amount", f"{name} debe ser un número entero de pesos; vino {value!r}.", field=name, value=str(value)
             )
-    if sale.paid_total <= 0:
+    if sale.corrects_text:
+        _check_text_correction(sale)
+    elif sale.paid_total <= 0:
         raise _refuse(
             "non_positive_total",
             f"El total pagado es {format_clp(sale.paid_total)}; solo se facturan órdenes con total positivo.",
@@ -86,6 +107,11 @@ def _check_amounts(sale: Sale) -> None:
     if sale.global_discount < 0:
         raise _refuse(
             "negative_amount", f"El descuento de la orden es negativo ({sale.global_discount}).", global_discount=sale.global_discount
+        )
+    if sale.global_discount_tax is not None and not _whole_non_negative(sale.global_discount_tax):
+        raise _refuse(
+            "non_integer_amount",
+            f"El IVA del descuento de la orden debe ser pesos enteros no negativos; vino {sale.global_discount_tax!r}.",
         )
     if not sale.lines:
         raise _refuse("no_lines", "La orden no tiene líneas.")
@@ -115,6 +141,48 @@ def _check_amounts(sale: Sale) -> None:
             raise _refuse("negative_amount", f"La línea {n} ({line.name!r}) tiene precio o descuento negativo.", line=n)
         if Decimal(line.quantity).quantize(_PRICE_PLACES) != line.quantity:
             raise _refuse("too_many_decimals", f"La cantidad {line.quantity} de la línea {n} tiene más de 6 decimales.", line=n)
+        if line.tax is not None and not _whole_non_negative(line.tax):
+            raise _refuse("non_integer_amount", f"El IVA de la línea {n} debe ser pesos enteros no negativos; vino {line.tax!r}.", line=n)
+    if sale.store_tax:
+        _check_store_tax(sale)
+
+
+def _whole_non_negative(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_store_tax(sale: Sale) -> None:
+    """Lines with the store's own IVA: net prices, and every taxable line says its IVA."""
+    if sale.price_basis != "net":
+        raise _refuse(
+            "price_basis",
+            "Las líneas traen el IVA que cobró la tienda, así que sus precios deben ser netos (price_basis 'net').",
+        )
+    for n, line in enumerate(sale.lines, start=1):
+        if line.exempt and line.tax:
+            raise _refuse(
+                "exempt_line_with_tax",
+                f"La línea {n} ({line.name!r}) va exenta de IVA, pero la tienda le cobró IVA ({format_clp(line.tax)}): "
+                "revise las reglas de exención o la configuración de impuestos de la tienda.",
+                line=n, tax=line.tax,
+            )
+        if not line.exempt and line.tax is None:
+            raise _refuse(
+                "missing_line_tax",
+                f"La tienda informó el IVA de otras líneas pero no el de la línea {n} ({line.name!r}); sin él no se puede "
+                "cuadrar lo cobrado.",
+                line=n,
+            )
+
+
+def _check_text_correction(sale: Sale) -> None:
+    amounts = sale.paid_total or sale.global_discount or any(line.unit_price or line.discount or line.tax for line in sale.lines)
+    if amounts:
+        raise _refuse(
+            "text_correction_with_amounts",
+            "Una nota que corrige texto (CodRef 2) va con montos en cero; para corregir montos use CodRef 3.",
+            paid_total=sale.paid_total,
+        )
 
 
 def _emisor(emisor: Emisor, tipo: int) -> DocEmisor:
@@ -167,10 +235,33 @@ def _to_gross(amount: Decimal | int) -> Decimal:
     return (Decimal(amount) * _GROSS_FACTOR).quantize(_PRICE_PLACES)
 
 
-def _detalle(n: int, line: SaleLine, *, convert_to_gross: bool) -> Detalle:
+def _with_store_tax(n: int, line: SaleLine) -> tuple[Decimal, int]:
+    """Gross ``PrcItem`` and ``DescuentoMonto`` whose line amount is exactly the line's net + the store's IVA."""
+    quantity = Decimal(line.quantity)
+    net_price = Decimal(line.unit_price).quantize(_PRICE_PLACES)
+    net = round_half_up(quantity * net_price) - line.discount
+    if net < 0:
+        raise _refuse(
+            "line_discount_exceeds_amount",
+            f"Línea {n} ({line.name!r}): el descuento {format_clp(line.discount)} es mayor que el monto neto de la línea "
+            f"{format_clp(net + line.discount)}.",
+            line=n, discount=line.discount, amount=net + line.discount,
+        )
+    charged = net + line.tax
+    price = _to_gross(net_price)
+    discount = round_half_up(quantity * price) - charged
+    if discount < 0 or (discount and not line.discount):
+        # The store rounded its IVA otherwise (per unit, before the discount): bill the charged amount per unit.
+        return (Decimal(charged) / quantity).quantize(_PRICE_PLACES, rounding=ROUND_HALF_UP), 0
+    return price, discount
+
+
+def _detalle(n: int, line: SaleLine, *, convert_to_gross: bool, add_store_tax: bool) -> Detalle:
     price = Decimal(line.unit_price)
     discount = line.discount
-    if convert_to_gross and not line.exempt:
+    if add_store_tax and not line.exempt:
+        price, discount = _with_store_tax(n, line)
+    elif convert_to_gross and not line.exempt:
         price = _to_gross(price)
         discount = round_half_up(Decimal(discount) * _GROSS_FACTOR)
     else:
@@ -245,11 +336,17 @@ def build_document(sale: Sale, *, emisor: Emisor, folio: int, fecha: datetime.da
     gross = sale.price_basis == "gross"
     has_taxable = not all(line.exempt for line in sale.lines)
 
-    lines = tuple(_detalle(n, line, convert_to_gross=boleta and not gross) for n, line in enumerate(sale.lines, start=1))
+    store_tax = sale.store_tax
+    lines = tuple(
+        _detalle(n, line, convert_to_gross=boleta and not gross, add_store_tax=store_tax) for n, line in enumerate(sale.lines, start=1)
+    )
     descuentos = ()
     if sale.global_discount:
         value = sale.global_discount
-        if boleta and not gross and has_taxable:
+        if store_tax and has_taxable:
+            tax = sale.global_discount_tax
+            value += tax if tax is not None else round_half_up(Decimal(value) * IVA_RATE / 100)
+        elif boleta and not gross and has_taxable:
             value = round_half_up(Decimal(value) * _GROSS_FACTOR)
         descuentos = (DscRcgGlobal(
             tpo_mov="D", glosa_dr="Descuento", tpo_valor="$", valor_dr=Decimal(value),
@@ -261,11 +358,13 @@ def build_document(sale: Sale, *, emisor: Emisor, folio: int, fecha: datetime.da
             id_doc=IdDoc(
                 tipo_dte=tipo, folio=folio, fch_emis=fecha,
                 ind_servicio=3 if boleta else None,
-                mnt_bruto=1 if gross and not boleta and tipo not in EXEMPT_TYPES and has_taxable else None,
+                mnt_bruto=1 if (gross or store_tax) and not boleta and tipo not in EXEMPT_TYPES and has_taxable
+                and not sale.corrects_text else None,
             ),
             emisor=_emisor(emisor, tipo),
             receptor=_receptor(sale.receptor, tipo),
-            totales=Totales(),
+            # What LibreDTE's case 061_002 tells a text correction to send; its normaliser keeps the zeros.
+            totales=Totales(mnt_neto=0, tasa_iva=IVA_RATE, iva=0, mnt_total=0) if sale.corrects_text else Totales(),
         ),
         detalle=lines,
         dsc_rcg_global=descuentos,

@@ -14,9 +14,14 @@ Deliberate points, all copied from LibreDTE rather than "fixed":
 * Boletas: net and IVA come from the gross afecto total the same way. ``IndMntNeto = 2`` (net lines in
   a boleta) is refused, because LibreDTE does not support it.
 * Only ``IndExe`` 1 (exempt) and 2 (not billable) are accepted on lines, as in LibreDTE.
+* Notes (56, 61) whose net amount comes out zero carry ``MntNeto`` 0 and no ``TasaIVA``
+  (``NormalizeNotaCreditoJob`` / ``NormalizeNotaDebitoJob``); a given ``IVA`` of 0 is kept, as LibreDTE
+  keeps a given IVA when there is no net amount. That is the shape of a text correction (CodRef 2,
+  case 061_002): ``MntNeto`` 0, ``IVA`` 0, ``MntTotal`` 0.
 
 Differences: totals given in the input are recomputed from the lines (LibreDTE would add the lines to
-them), and a total that would come out negative is refused here instead of failing the schema later.
+them), except that zero IVA on a note without net amount; a given non-zero IVA without a net amount,
+and a total that would come out negative, are refused here instead of failing the schema later.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from decimal import Decimal
 from .amounts import IMPUESTOS_ADICIONALES, IVA_RATE, neto_iva_from_gross, percent_of, round_half_up
 from .document import Document, ImptoReten, Totales
 from .errors import InvalidDocument
-from .types import EXEMPT_TYPES, is_boleta
+from .types import EXEMPT_TYPES, NOTE_TYPES, is_boleta
 
 
 def _line_amount(d) -> tuple[int, int | None, int | None]:
@@ -132,12 +137,18 @@ def normalize(doc: Document) -> Document:
             raise InvalidDocument(f"{name} would be negative ({value}): discounts exceed the amounts they apply to")
 
     has_neto = bool(t["MntNeto"])
+    zero_net_note = tipo in NOTE_TYPES and not has_neto
+    if boleta:
+        # Boleta IVA is a positive integer in EnvioBOLETA.
+        iva = iva or None
+    elif not (has_neto and rate):
+        # On a DTE the IVA accompanies MntNeto, even when 0; without MntNeto only a note keeps a given 0.
+        iva = _given_zero_iva(doc.encabezado.totales.iva) if zero_net_note else None
     totales = Totales(
-        mnt_neto=t["MntNeto"] if has_neto else None,
+        mnt_neto=t["MntNeto"] if has_neto else (0 if zero_net_note else None),
         mnt_exe=t["MntExe"] or None,
         tasa_iva=rate if has_neto and rate else None,
-        # Boleta IVA is a positive integer in EnvioBOLETA; on a DTE it accompanies MntNeto even when 0.
-        iva=(iva or None) if boleta else (iva if has_neto and rate else None),
+        iva=iva,
         impto_reten=impto_reten,
         iva_no_ret=iva_no_ret,
         mnt_total=t["MntTotal"],
@@ -154,6 +165,12 @@ def normalize(doc: Document) -> Document:
         dsc_rcg_global=tuple(drs),
         referencia=tuple(replace(r, nro_lin_ref=n) for n, r in enumerate(doc.referencia, start=1)),
     )
+
+
+def _given_zero_iva(given: int | None) -> int | None:
+    if given:
+        raise InvalidDocument(f"IVA {given} is given but the note has no net amount for it to be the tax of")
+    return given
 
 
 def _impuestos_adicionales(lines, tipo: int) -> tuple[ImptoReten, ...]:

@@ -9,8 +9,19 @@ Pure functions: no HTTP, no Django. Choices made where Shopify leaves room:
   notes of their own, so the original document must be for the original total; ``current_total_price``
   already has the refunds taken off and would never square with the lines.
 - Line discounts are the sum of ``discount_allocations`` (newer API: every order-level discount is
-  allocated to lines or shipping), or ``total_discount`` on old payloads without allocations. So
-  ``global_discount`` stays 0.
+  allocated to lines or shipping), or ``total_discount`` on old payloads without allocations.
+- ``global_discount`` is what ``total_discounts`` has beyond the discounts on the lines and shipping:
+  a ``discount_applications`` entry (an ``across`` / ``all`` order discount) that no allocation
+  reflects, or an old payload's discount code with no per-line discounts. Never negative (a payload
+  whose ``total_discounts`` leaves out shipping discounts has nothing left over). Same basis as the
+  prices (gross with ``taxes_included``, else net).
+- Stores that add tax (``taxes_included: false`` and some line or shipping ``tax_lines`` with a price):
+  ``OrderLine.tax`` / ``ShippingLine.tax`` are the sum of each one's ``tax_lines[].price`` (0 when it
+  has none), the tax Shopify charged on the whole line after its discounts, rounded per line as
+  Shopify does; the document bills exactly those. ``OrderData.global_discount_tax`` is the tax that
+  went with an unallocated order discount: the line and shipping taxes minus ``total_tax`` (left
+  unknown when ``total_tax`` is missing or exceeds them). Old payloads that carry tax only on the order
+  (no line ``tax_lines``) leave the line taxes unknown (None), and the rules' price basis applies.
 - Refund amounts are the successful ``refund`` transactions (the money returned). A refunded line's
   amount is gross: ``subtotal`` already includes IVA when ``taxes_included`` is true, otherwise
   ``total_tax`` is added.
@@ -60,16 +71,28 @@ def parse_order(raw: dict) -> OrderData:
     if total is None:
         raise OrderParseError(f"La orden {external_id} de Shopify no trae total_price.")
     payment_status = FINANCIAL_STATUS.get(text(order.get("financial_status"), "financial_status"), PaymentStatus.UNKNOWN)
+    items = list_of_objects(order, "line_items")
+    shipping_lines = list_of_objects(order, "shipping_lines")
+    adds_tax = taxes_included is False and any(
+        _tax(line, f"{kind}[{index}]") > 0
+        for kind, lines in (("line_items", items), ("shipping_lines", shipping_lines))
+        for index, line in enumerate(lines)
+    )
+    lines = tuple(_line(item, index, adds_tax) for index, item in enumerate(items))
+    shipping = tuple(_shipping(line, index, adds_tax) for index, line in enumerate(shipping_lines))
+    global_discount = _unallocated_discount(order, lines, shipping)
     return OrderData(
         external_id=external_id,
         number=text(order.get("name") or order.get("order_number") or order.get("number") or external_id, "name", 200),
         currency=currency(order.get("currency")),
         payment_status=payment_status,
         paid_total=money(total, "total_price"),
-        lines=tuple(_line(item, index) for index, item in enumerate(list_of_objects(order, "line_items"))),
+        lines=lines,
         created_at=iso_datetime(order.get("created_at"), "created_at"),
         paid_at=iso_datetime(order.get("processed_at"), "processed_at") if payment_status in PAID_STATUSES else None,
-        shipping=tuple(_shipping(line, index) for index, line in enumerate(list_of_objects(order, "shipping_lines"))),
+        shipping=shipping,
+        global_discount=global_discount,
+        global_discount_tax=_global_discount_tax(order, lines, shipping) if adds_tax and global_discount else None,
         tips=money(order.get("total_tip_received") or "0", "total_tip_received"),
         prices_include_tax=taxes_included if isinstance(taxes_included, bool) else None,
         buyer=_buyer(order),
@@ -84,7 +107,30 @@ def parse_order(raw: dict) -> OrderData:
     )
 
 
-def _line(item: Any, index: int) -> OrderLine:
+def _tax(line: dict, where: str) -> Decimal:
+    """The sum of a line's ``tax_lines`` prices (0 without tax lines)."""
+    return sum(
+        (money(t.get("price"), f"{where}.tax_lines[{n}].price") for n, t in enumerate(list_of_objects(line, "tax_lines", f"{where}."))),
+        Decimal("0"),
+    )
+
+
+def _unallocated_discount(order: dict, lines: tuple[OrderLine, ...], shipping: tuple[ShippingLine, ...]) -> Decimal:
+    if order.get("total_discounts") is None:
+        return Decimal("0")
+    allocated = sum((line.discount for line in lines), Decimal("0")) + sum((s.discount for s in shipping), Decimal("0"))
+    return max(money(order["total_discounts"], "total_discounts") - allocated, Decimal("0"))
+
+
+def _global_discount_tax(order: dict, lines: tuple[OrderLine, ...], shipping: tuple[ShippingLine, ...]) -> Decimal | None:
+    if order.get("total_tax") is None:
+        return None
+    charged = sum((line.tax for line in lines), Decimal("0")) + sum((s.tax for s in shipping), Decimal("0"))
+    difference = charged - money(order["total_tax"], "total_tax")
+    return difference if difference >= 0 else None
+
+
+def _line(item: Any, index: int, adds_tax: bool) -> OrderLine:
     where = f"line_items[{index}]"
     allocations = list_of_objects(item, "discount_allocations", f"{where}.")
     if allocations:
@@ -104,10 +150,11 @@ def _line(item: Any, index: int) -> OrderLine:
         taxable=item.get("taxable", True) is not False,
         is_gift_card=item.get("gift_card") is True,
         product_id=text(item.get("product_id"), f"{where}.product_id", 100),
+        tax=_tax(item, where) if adds_tax else None,
     )
 
 
-def _shipping(line: Any, index: int) -> ShippingLine:
+def _shipping(line: Any, index: int, adds_tax: bool) -> ShippingLine:
     where = f"shipping_lines[{index}]"
     price = money(line.get("price") or "0", f"{where}.price")
     allocations = list_of_objects(line, "discount_allocations", f"{where}.")
@@ -120,7 +167,10 @@ def _shipping(line: Any, index: int) -> ShippingLine:
         discount = price - money(line["discounted_price"], f"{where}.discounted_price")
     else:
         discount = Decimal("0")
-    return ShippingLine(name=text(line.get("title") or line.get("code"), f"{where}.title"), price=price, discount=discount)
+    return ShippingLine(
+        name=text(line.get("title") or line.get("code"), f"{where}.title"), price=price, discount=discount,
+        tax=_tax(line, where) if adds_tax else None,
+    )
 
 
 def _buyer(order: dict) -> Buyer:

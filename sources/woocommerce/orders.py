@@ -9,6 +9,11 @@ Pure functions: no HTTP, no Django. Choices made where WooCommerce leaves room:
 - WooCommerce stores line amounts without tax. When ``prices_include_tax`` is true the line tax is
   added back, so unit prices and discounts are gross, as the buyer saw them; otherwise they are the
   stored amounts (net, or gross in the many Chilean stores that do not compute IVA in WooCommerce).
+- A net-price store that charges tax (``prices_include_tax: false`` and ``total_tax`` above 0) adds it
+  per line: ``OrderLine.tax`` is the line's ``total_tax`` (after coupons), ``ShippingLine.tax`` the
+  shipping line's, a positive fee's its own, and ``OrderData.global_discount_tax`` the tax taken off by
+  negative fees. The document bills exactly those amounts. (With "round tax at subtotal level" these
+  carry decimals, and the rules engine does not use them.)
 - Positive ``fee_lines`` are charges the buyer paid, so they become lines; negative fees are how
   some plugins give discounts, so they add up to ``global_discount``. Coupons are already in the line
   totals (``subtotal - total``).
@@ -55,16 +60,20 @@ def parse_order(raw: dict) -> OrderData:
     if raw.get("total") is None:
         raise OrderParseError(f"La orden {external_id} de WooCommerce no trae total.")
     gross = raw.get("prices_include_tax") is True
+    adds_tax = raw.get("prices_include_tax") is False and money(raw.get("total_tax") or "0", "total_tax") > 0
     meta = _meta(raw.get("meta_data"))
     refunds = tuple(_refund(refund, index, gross) for index, refund in enumerate(list_of_objects(raw, "refunds")))
-    lines = [_line(item, index, gross) for index, item in enumerate(list_of_objects(raw, "line_items"))]
+    lines = [_line(item, index, gross, adds_tax) for index, item in enumerate(list_of_objects(raw, "line_items"))]
     global_discount = Decimal("0")
+    global_discount_tax = Decimal("0")
     for index, fee in enumerate(list_of_objects(raw, "fee_lines")):
         amount = money(fee.get("total"), f"fee_lines[{index}].total")
+        tax = money(fee.get("total_tax") or "0", f"fee_lines[{index}].total_tax")
         if gross:
-            amount += money(fee.get("total_tax") or "0", f"fee_lines[{index}].total_tax")
+            amount += tax
         if amount < 0:
             global_discount -= amount
+            global_discount_tax -= tax
         else:
             lines.append(
                 OrderLine(
@@ -73,6 +82,7 @@ def parse_order(raw: dict) -> OrderData:
                     quantity=Decimal("1"),
                     unit_price=amount,
                     taxable=fee.get("tax_status") != "none",
+                    tax=tax if adds_tax else None,
                 )
             )
     status = text(raw.get("status"), "status")
@@ -87,8 +97,11 @@ def parse_order(raw: dict) -> OrderData:
         lines=tuple(lines),
         created_at=_datetime(raw, "date_created"),
         paid_at=date_paid,
-        shipping=tuple(_shipping(line, index, gross) for index, line in enumerate(list_of_objects(raw, "shipping_lines"))),
+        shipping=tuple(
+            _shipping(line, index, gross, adds_tax) for index, line in enumerate(list_of_objects(raw, "shipping_lines"))
+        ),
         global_discount=global_discount,
+        global_discount_tax=global_discount_tax if adds_tax and global_discount else None,
         prices_include_tax=raw.get("prices_include_tax") if isinstance(raw.get("prices_include_tax"), bool) else None,
         buyer=_buyer(obj(raw, "billing"), meta),
         channel=text(raw.get("created_via"), "created_via"),
@@ -106,16 +119,17 @@ def _payment_status(status: str, date_paid: datetime | None, refunds: tuple[Refu
     return STATUS.get(status, PaymentStatus.UNKNOWN)
 
 
-def _line(item: Any, index: int, gross: bool) -> OrderLine:
+def _line(item: Any, index: int, gross: bool, adds_tax: bool) -> OrderLine:
     where = f"line_items[{index}]"
     quantity = money(item.get("quantity"), f"{where}.quantity")
     if quantity <= 0:
         raise OrderParseError(f"{where}.quantity debe ser positiva; vino {quantity}.")
     subtotal = money(item.get("subtotal"), f"{where}.subtotal")
     total = money(item.get("total"), f"{where}.total")
+    tax = money(item.get("total_tax") or "0", f"{where}.total_tax")
     if gross:
         subtotal += money(item.get("subtotal_tax") or "0", f"{where}.subtotal_tax")
-        total += money(item.get("total_tax") or "0", f"{where}.total_tax")
+        total += tax
     return OrderLine(
         line_id=text(item.get("id") or index, f"{where}.id", 100),
         name=html.unescape(text(item.get("name"), f"{where}.name")),
@@ -124,15 +138,20 @@ def _line(item: Any, index: int, gross: bool) -> OrderLine:
         sku=text(item.get("sku"), f"{where}.sku", 200),
         discount=subtotal - total,
         product_id=text(item.get("product_id"), f"{where}.product_id", 100),
+        tax=tax if adds_tax else None,
     )
 
 
-def _shipping(line: Any, index: int, gross: bool) -> ShippingLine:
+def _shipping(line: Any, index: int, gross: bool, adds_tax: bool) -> ShippingLine:
     where = f"shipping_lines[{index}]"
     price = money(line.get("total") or "0", f"{where}.total")
+    tax = money(line.get("total_tax") or "0", f"{where}.total_tax")
     if gross:
-        price += money(line.get("total_tax") or "0", f"{where}.total_tax")
-    return ShippingLine(name=html.unescape(text(line.get("method_title"), f"{where}.method_title")), price=price)
+        price += tax
+    return ShippingLine(
+        name=html.unescape(text(line.get("method_title"), f"{where}.method_title")), price=price,
+        tax=tax if adds_tax else None,
+    )
 
 
 def _buyer(billing: dict, meta: dict[str, Any]) -> Buyer:

@@ -39,7 +39,11 @@ def test_docs_example_with_refunds():
         ("518995019", "IPOD2008RED", 1, Decimal("199.00"), Decimal("0.00"), True, False),
         ("703073504", "IPOD2008BLACK", 1, Decimal("199.00"), Decimal("0.00"), True, False),
     ]
-    assert order.shipping == (ShippingLine(name="Free Shipping", price=Decimal("0.00"), discount=Decimal("0.00")),)
+    # taxes_included false with line tax_lines: each line carries Shopify's own tax, shipping none.
+    assert [line.tax for line in order.lines] == [Decimal("3.98")] * 3
+    assert order.shipping == (ShippingLine(name="Free Shipping", price=Decimal("0.00"), discount=Decimal("0.00"), tax=Decimal("0")),)
+    # The TENOFF code is not in total_discounts ("0.00"): nothing unallocated.
+    assert (order.global_discount, order.global_discount_tax) == (Decimal("0"), None)
     assert order.buyer == Buyer(
         email="bob.norman@hostmail.com",
         name="Bob Norman",
@@ -72,6 +76,8 @@ def test_python_api_fixture_old_schema_without_allocations():
     assert (order.external_id, order.number, order.payment_status) == ("450789469", "#1001", PaymentStatus.PENDING)
     assert [line.discount for line in order.lines] == [Decimal("0"), Decimal("0"), Decimal("0")]
     assert order.shipping == (ShippingLine(name="Free Shipping", price=Decimal("0.00")),)
+    # Tax only at the order level (no line tax_lines): line taxes unknown.
+    assert [line.tax for line in order.lines] == [None, None, None]
     assert order.refunds == ()
     assert order.tips == Decimal("0")
 

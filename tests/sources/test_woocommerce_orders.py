@@ -36,7 +36,9 @@ def test_docs_retrieve_order_727():
         ("315", "Woo Single #1", "", 2, Decimal("3.00"), Decimal("0.00"), True),
         ("316", "Ship Your Idea – Color: Black, Size: M Test", "Bar3", 1, Decimal("12.00"), Decimal("0.00"), True),
     ]
-    assert order.shipping == (ShippingLine("Flat Rate", Decimal("10.00")),)
+    # The store adds tax (total_tax 1.35): each line carries its own, shipping its 0.00.
+    assert [line.tax for line in order.lines] == [Decimal("0.45"), Decimal("0.90")]
+    assert order.shipping == (ShippingLine("Flat Rate", Decimal("10.00"), tax=Decimal("0.00")),)
     assert order.channel == "rest-api"
     assert order.created_at == datetime(2017, 3, 22, 19, 28, 2, tzinfo=UTC)
     assert order.paid_at == datetime(2017, 3, 22, 19, 28, 8, tzinfo=UTC)
