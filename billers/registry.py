@@ -6,10 +6,11 @@ choices, the API and the forms read this dict), and adding a biller is a new pac
 from billmysales.integrations.errors import RejectedError
 
 from .base import BillerAdapter
+from .bhexpress.adapter import BHExpressAdapter
 from .sandbox.adapter import SandboxAdapter
 
 BILLER_ADAPTERS: dict[str, type[BillerAdapter]] = {
-    adapter.provider: adapter for adapter in (SandboxAdapter,)
+    adapter.provider: adapter for adapter in (SandboxAdapter, BHExpressAdapter)
 }
 
 
