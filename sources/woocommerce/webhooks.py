@@ -14,12 +14,13 @@ Choices:
 
 - The ping is answered 200 and stored nowhere, even before a secret is configured: it carries no order,
   and the merchant usually creates the webhook before pasting its secret here.
-- Deliveries are deduplicated on ``sha256:<hex digest of the raw body>`` (71 characters), not on the
+- Deliveries are deduplicated on the order change they carry, ``order:<id>@<date_modified_gmt>``
+  (``WooCommerceSource.change_key``, the same key the poller gives the same change), not on the
   Delivery-ID: two different orders sent in the same second share a Delivery-ID, and WooCommerce
-  never retries, so a header that repeats across distinct orders would drop real orders. The body
-  holds ``date_modified``, so a genuine change of the order is a new body and a new event; the
-  ``order.created`` + ``order.updated`` pair WooCommerce fires with the same body at checkout is
-  stored once.
+  never retries, so a header that repeats across distinct orders would drop real orders. A genuine
+  change of the order moves ``date_modified_gmt`` and is a new event; the ``order.created`` +
+  ``order.updated`` pair WooCommerce fires at checkout is stored once. A body without
+  ``date_modified_gmt`` falls back to ``sha256:<hex digest of the raw body>``.
 - ``order.deleted`` bodies are only ``{"id": N}``: a trashed order is not an invoicing event (a
   document already issued stays valid, and is annulled by a credit note, not by a deletion), so it
   is acknowledged and ignored.

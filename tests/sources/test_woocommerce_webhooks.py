@@ -1,4 +1,4 @@
-"""WooCommerce deliveries through the real webhook view: the ping, raw-body HMAC, body-hash dedupe, topics."""
+"""WooCommerce deliveries through the real webhook view: the ping, raw-body HMAC, change-key dedupe, topics."""
 import hashlib
 import json
 from pathlib import Path
@@ -100,14 +100,47 @@ def test_ping_is_answered_before_the_secret_is_configured(account, client):
     assert ping(client, gateway).status_code == 200
 
 
-def test_signed_order_update_is_stored_under_the_body_hash(gateway, client):
+def test_signed_order_update_is_stored_under_the_order_change_key(gateway, client):
     response = deliver(client, gateway, UPDATED_BODY)
 
     assert response.status_code == 200, response.content
     event = InboundEvent.objects.get(gateway=gateway)
-    assert event.delivery_id == "sha256:" + hashlib.sha256(UPDATED_BODY).hexdigest()
+    # The same key the poller gives this version of the order: one change, one event, however it arrives.
+    assert event.delivery_id == "order:20934@2026-11-20T14:03:40"
+    assert event.delivery_id == WooCommerceSource.change_key(json.loads(UPDATED_BODY))
     assert event.topic == "order.updated"
     assert event.payload["id"] == 20934
+
+
+def test_a_later_version_of_the_same_order_is_a_new_event(gateway, client):
+    later = json.loads(UPDATED_BODY)
+    later.update(status="completed", date_modified="2026-11-20T12:30:02", date_modified_gmt="2026-11-20T15:30:02")
+    later_body = json.dumps(later, separators=(",", ":")).replace("/", "\\/").encode()
+
+    assert deliver(client, gateway, UPDATED_BODY).json()["duplicate"] is False
+    assert deliver(client, gateway, later_body).json()["duplicate"] is False
+    assert sorted(InboundEvent.objects.filter(gateway=gateway).values_list("delivery_id", flat=True)) == [
+        "order:20934@2026-11-20T14:03:40", "order:20934@2026-11-20T15:30:02",
+    ]
+
+
+def test_the_same_version_with_a_different_body_is_one_event(gateway, client):
+    # WooCommerce builds the body when it delivers: the created and updated deliveries of one checkout can
+    # differ in bytes (key order, a meta row) while naming the same version of the order.
+    reordered = json.dumps(dict(reversed(list(json.loads(UPDATED_BODY).items()))), separators=(",", ":")).encode()
+
+    assert deliver(client, gateway, UPDATED_BODY, topic="order.created").json()["duplicate"] is False
+    assert deliver(client, gateway, reordered).json()["duplicate"] is True
+    assert InboundEvent.objects.filter(gateway=gateway).count() == 1
+
+
+def test_a_body_without_date_modified_gmt_falls_back_to_the_body_hash(gateway, client):
+    bare = json.loads(UPDATED_BODY)
+    del bare["date_modified_gmt"]
+    bare_body = json.dumps(bare, separators=(",", ":")).encode()
+
+    assert deliver(client, gateway, bare_body).status_code == 200
+    assert InboundEvent.objects.get(gateway=gateway).delivery_id == "sha256:" + hashlib.sha256(bare_body).hexdigest()
 
 
 def test_same_body_twice_is_one_event(gateway, client):
