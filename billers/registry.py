@@ -7,10 +7,11 @@ from billmysales.integrations.errors import RejectedError
 
 from .base import BillerAdapter
 from .bhexpress.adapter import BHExpressAdapter
+from .libredte.adapter import LibreDTEAdapter
 from .sandbox.adapter import SandboxAdapter
 
 BILLER_ADAPTERS: dict[str, type[BillerAdapter]] = {
-    adapter.provider: adapter for adapter in (SandboxAdapter, BHExpressAdapter)
+    adapter.provider: adapter for adapter in (SandboxAdapter, BHExpressAdapter, LibreDTEAdapter)
 }
 
 
