@@ -816,10 +816,10 @@ def _evaluate_text_correction(
         new = " ".join(str(corrections[name] or "").split())
         if not new and name in _REQUIRED_ON_FACTURA:
             trail.stop(HOLD, "factura_missing_data", f"La {label} de una factura no puede quedar vacía.", NOTA_CREDITO)
-        old = getattr(receptor, name)
-        # Compared as the document prints them: a difference past the element's length changes nothing.
-        if fit(new, length) != fit(old, length):
-            changes.append((name, label, old, new))
+        # Compared and quoted as the document prints them: a difference past the element's length changes nothing.
+        printed, corrected = fit(getattr(receptor, name), length) or "", fit(new, length) or ""
+        if printed != corrected:
+            changes.append((name, label, printed, corrected))
     if not changes:
         trail.stop(SKIP, "nothing_to_correct", f"Los datos indicados ya son los de la {named}: no hay nada que corregir.")
     what = _enumeration([label for _, label, _, _ in changes])

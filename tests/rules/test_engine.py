@@ -1,14 +1,14 @@
 """Rules engine decisions on realistic orders from each platform (table-style, no database)."""
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from billers.dte.sale import Reference
+from billers.dte.sale import Receptor, Reference
 from rules.engine import (
     EMIT,
     HOLD,
@@ -18,6 +18,7 @@ from rules.engine import (
     RuleConfig,
     decide_credit_note,
     decide_emission,
+    decide_text_correction,
 )
 from sources.multivende.fields import DEFAULT_FIELD_MAPPING as MULTIVENDE_FIELDS
 from sources.multivende.orders import parse_order as parse_multivende
@@ -619,3 +620,160 @@ def test_shared_sample_refund_in_usd_is_held():
 def test_rule_config_rejects_invalid_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RuleConfig(**kwargs)
+
+
+SHOPIFY_NET = "order_paid_net_prices_tax_lines.json"
+NET_LINE_TAXES = [3194, 3592, 2871, 2076, 2366, 637]
+
+
+def test_store_that_adds_tax_gives_a_net_sale_with_its_own_line_taxes():
+    order = load("shopify", SHOPIFY_NET)
+
+    decision = decide_emission(order, RuleConfig(), field_defaults=SHOPIFY_FIELDS)
+
+    assert (decision.action, decision.document_type) == (EMIT, 39)
+    assert [reason.code for reason in decision.reasons] == [
+        "paid", "currency", "paid_total", "document_type", "receptor", "shipping", "price_basis", "auto_mode",
+    ]
+    basis = next(reason.message for reason in decision.reasons if reason.code == "price_basis")
+    assert "IVA que la tienda le cobró" in basis
+    sale = decision.sale
+    assert (sale.price_basis, sale.paid_total, sale.global_discount, sale.global_discount_tax) == ("net", 92279, 0, None)
+    assert [line.tax for line in sale.lines] == NET_LINE_TAXES
+    assert line_tuples(sale)[1] == ("Jeans corte recto azul 32", 1, 21003, 2100, False)
+
+
+def test_store_tax_and_shipping_the_merchant_does_not_bill():
+    decision = decide_emission(load("shopify", SHOPIFY_NET), RuleConfig(shipping_as_line=False), field_defaults=SHOPIFY_FIELDS)
+
+    # The shipping leaves the document with the IVA the store charged on it: 3 350 + 637.
+    assert decision.sale.paid_total == 92279 - 3987
+    assert [line.tax for line in decision.sale.lines] == NET_LINE_TAXES[:-1]
+
+
+def test_line_taxes_with_decimals_mean_the_store_rounds_on_the_subtotal():
+    def fractional_taxes(raw):
+        raw["line_items"][0]["tax_lines"][0]["price"] = "3193.52"
+
+    decision = decide_emission(load("shopify", SHOPIFY_NET, fractional_taxes), RuleConfig(price_basis="net"), field_defaults=SHOPIFY_FIELDS)
+
+    assert [reason.code for reason in decision.reasons][-3:] == ["store_tax_subtotal", "price_basis", "auto_mode"]
+    assert decision.sale.price_basis == "net"
+    assert all(line.tax is None for line in decision.sale.lines)
+
+
+def test_a_line_taxed_far_from_19_percent_is_billed_as_charged_with_a_warning():
+    def ten_percent(raw):
+        raw["line_items"][3]["tax_lines"][0].update(price="1092.00", rate=0.1)
+
+    decision = decide_emission(load("shopify", SHOPIFY_NET, ten_percent), RuleConfig(), field_defaults=SHOPIFY_FIELDS)
+
+    assert decision.action == EMIT
+    warning = next(reason.message for reason in decision.reasons if reason.code == "store_tax_rate")
+    assert "'Gorro de lana alpaca' ($1.092 sobre $10.924 neto)" in warning
+    assert decision.sale.lines[3].tax == 1092
+
+
+def test_full_refund_of_a_store_tax_order_annuls_with_the_same_taxed_lines():
+    order = load("shopify", SHOPIFY_NET)
+
+    decision = decide_credit_note(
+        order, RefundData("r-all", None, Decimal("92279")),
+        original=OriginalDocument(tipo_dte=39, folio=77, fecha="2026-11-21", total=92279), rules=RuleConfig(),
+        field_defaults=SHOPIFY_FIELDS,
+    )
+
+    sale = decision.sale
+    assert (decision.action, sale.price_basis, sale.paid_total) == (EMIT, "net", 92279)
+    assert [line.tax for line in sale.lines] == NET_LINE_TAXES
+    assert sale.references[0].cod_ref == 1
+
+
+FACTURA_RECEPTOR = Receptor(
+    rut="76086428-5", razon_social="Comercial Los Andes SpA", giro="Venta al por mayor de artículos de ferretería",
+    address="Av. Apoquindo 4501 Oficina 1203", comuna="Las Condes", city="Las Condes", email="compras@comerciallosandes.cl",
+)
+ISSUED_FACTURA = OriginalDocument(tipo_dte=33, folio=881, fecha="2026-11-18", total=79461, receptor=FACTURA_RECEPTOR)
+
+
+def correct(corrections, original=ISSUED_FACTURA, rules=None):
+    return decide_text_correction(
+        load("shopify", SHOPIFY_FACTURA), original, corrections, rules or RuleConfig(), field_defaults=SHOPIFY_FIELDS
+    )
+
+
+def test_text_correction_of_one_field_says_where_it_says_what():
+    decision = correct({"giro": "Ferretería y materiales de construcción"})
+
+    assert (decision.action, decision.document_type, decision.manual) == (EMIT, 61, False)
+    assert [reason.code for reason in decision.reasons] == ["text_correction"]
+    sale = decision.sale
+    assert (sale.tipo_dte, sale.paid_total, sale.global_discount) == (61, 0, 0)
+    [line] = sale.lines
+    assert (line.name, line.quantity, line.unit_price) == ("Corrige giro", 1, 0)
+    # Quoted as the documents print them: the factura holds 40 characters of giro.
+    assert line.description == (
+        "Giro: donde dice «Venta al por mayor de artículos de ferre» debe decir «Ferretería y materiales de construcción»."
+    )
+    # "DONDE DICE … DEBE DECIR …" would pass the 90 characters of RazonRef: the field is named instead.
+    assert sale.references == (Reference(33, 881, "2026-11-18", cod_ref=2, razon="Corrige giro del receptor"),)
+    assert sale.receptor == replace(FACTURA_RECEPTOR, giro="Ferretería y materiales de construcción")
+
+
+def test_text_correction_of_a_short_field_carries_it_in_razon_ref():
+    decision = correct({"comuna": "Vitacura"})
+
+    assert decision.sale.references[0].razon == "DONDE DICE Las Condes DEBE DECIR Vitacura"
+    assert decision.sale.lines[0].name == "Corrige comuna"
+    assert decision.sale.receptor.comuna == "Vitacura"
+
+
+def test_text_correction_of_several_fields_names_them_all():
+    decision = correct({"razon_social": "Comercial Los Andes Limitada", "address": "Av. Apoquindo 4501 Of. 1203", "comuna": "Las Condes"})
+
+    sale = decision.sale
+    assert sale.lines[0].name == "Corrige razón social y dirección"
+    assert sale.references[0].razon == "Corrige razón social y dirección del receptor"
+    assert "Razón social: donde dice «Comercial Los Andes SpA» debe decir «Comercial Los Andes Limitada»." in sale.lines[0].description
+    assert (sale.receptor.razon_social, sale.receptor.address, sale.receptor.rut) == (
+        "Comercial Los Andes Limitada", "Av. Apoquindo 4501 Of. 1203", "76086428-5",
+    )
+
+
+def test_text_correction_in_manual_mode_is_still_emitted_a_person_asked_for_it():
+    decision = correct({"comuna": "Vitacura"}, rules=RuleConfig(mode="manual"))
+    assert (decision.action, decision.manual) == (EMIT, False)
+
+
+def test_text_correction_reads_the_receptor_from_the_order_when_not_given():
+    decision = correct({"giro": "Ferretería"}, original=replace(ISSUED_FACTURA, receptor=None))
+
+    assert [reason.code for reason in decision.reasons] == ["receptor", "text_correction"]
+    assert decision.sale.references[0].razon == "DONDE DICE Venta al por mayor de artículos de ferre DEBE DECIR Ferretería"
+
+
+@pytest.mark.parametrize(
+    "corrections, action, code",
+    [
+        ({"giro": "  Venta al por mayor de artículos  de ferretería "}, SKIP, "nothing_to_correct"),
+        # The document holds 40 characters of giro: a change past them would print the same text.
+        ({"giro": "Venta al por mayor de artículos de ferretería y afines"}, SKIP, "nothing_to_correct"),
+        ({}, SKIP, "nothing_to_correct"),
+        ({"rut": "76.086.428-5", "comuna": "Las Condes"}, SKIP, "nothing_to_correct"),
+        ({"rut": "77.123.456-0"}, HOLD, "rut_not_correctable"),
+        ({"rut": "no es un rut"}, HOLD, "rut_not_correctable"),
+        ({"razon_social": "  "}, HOLD, "factura_missing_data"),
+    ],
+)
+def test_text_correction_refusals(corrections, action, code):
+    decision = correct(corrections)
+
+    assert (decision.action, decision.sale) == (action, None)
+    assert decision.reasons[-1].code == code and decision.reasons[-1].message
+
+
+def test_text_correction_only_for_facturas_and_known_fields():
+    with pytest.raises(ValueError, match="factura"):
+        correct({"giro": "x"}, original=replace(ISSUED_FACTURA, tipo_dte=39))
+    with pytest.raises(ValueError, match="unknown fields"):
+        correct({"telefono": "+56 9"})

@@ -106,3 +106,33 @@ def test_boletas_use_their_own_emisor_names_and_drop_dte_only_fields():
     assert encabezado["Emisor"] == {"RUTEmisor": "76192083-9", "RznSocEmisor": "SASCO", "GiroEmisor": "Giro"}
     assert encabezado["Receptor"] == {"RUTRecep": "66666666-6"}
     assert encabezado["IdDoc"] == {"TipoDTE": 39, "IndServicio": 3}
+
+
+NOTE_HEADER = {**FACTURA_HEADER, "IdDoc": {"TipoDTE": 61, "Folio": 1}}
+TEXT_CORRECTION_REFERENCE = [{"TpoDocRef": "33", "FolioRef": "1", "FchRef": "2016-01-01", "CodRef": 2,
+                              "RazonRef": "DONDE DICE Giro1 DEBE DECIR Giro2"}]
+
+
+def test_text_correction_note_keeps_zero_amounts_and_drops_the_rate():
+    # Shaped like LibreDTE's case 061_002: Totales sent as MntNeto 0, TasaIVA 19, IVA 0, MntTotal 0 and one line
+    # without price; LibreDTE's normaliser answers MntNeto 0, IVA 0, MntTotal 0 (TasaIVA dropped: no net amount).
+    header = {**NOTE_HEADER, "Totales": {"MntNeto": 0, "TasaIVA": 19, "IVA": 0, "MntTotal": 0}}
+    result = totales(header, [{"NmbItem": "Corrige Giro", "QtyItem": 1}], Referencia=TEXT_CORRECTION_REFERENCE)
+    assert result == {"MntNeto": 0, "IVA": 0, "MntTotal": 0}
+
+
+@pytest.mark.parametrize("tipo", [56, 61])
+def test_note_without_net_amount_says_mnt_neto_zero(tipo):
+    header = {**NOTE_HEADER, "IdDoc": {"TipoDTE": tipo, "Folio": 1}}
+    result = totales(header, [{"NmbItem": "Asesoría", "PrcItem": 5000, "IndExe": 1}], Referencia=TEXT_CORRECTION_REFERENCE)
+    assert result == {"MntNeto": 0, "MntExe": 5000, "MntTotal": 5000}
+
+
+def test_a_factura_without_net_amount_has_no_mnt_neto():
+    assert totales(FACTURA_HEADER, [{"NmbItem": "b", "PrcItem": 500, "IndExe": 1}]) == {"MntExe": 500, "MntTotal": 500}
+
+
+def test_iva_given_on_a_note_without_net_amount_is_refused():
+    header = {**NOTE_HEADER, "Totales": {"IVA": 190}}
+    with pytest.raises(InvalidDocument, match="IVA 190 is given"):
+        totales(header, [{"NmbItem": "Corrige Giro", "QtyItem": 1}], Referencia=TEXT_CORRECTION_REFERENCE)
