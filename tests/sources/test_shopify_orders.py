@@ -265,3 +265,55 @@ def test_malformed_orders_raise_a_clear_error(mutate, message):
 def test_not_a_json_object():
     with pytest.raises(OrderParseError, match="debe ser un objeto JSON"):
         parse_order(["not", "an", "order"])
+
+
+def test_store_that_adds_tax_carries_shopifys_own_line_taxes():
+    order = parse_order(fixture("order_paid_net_prices_tax_lines.json"))
+
+    assert order.prices_include_tax is False
+    assert order.paid_total == Decimal("92279.00")
+    # Each line's tax_lines as Shopify rounded them on that line (after the JEANS10 allocation).
+    assert [(line.unit_price, line.discount, line.tax) for line in order.lines] == [
+        (Decimal("8404.00"), Decimal("0"), Decimal("3194.00")),
+        (Decimal("21003.00"), Decimal("2100.00"), Decimal("3592.00")),
+        (Decimal("5036.00"), Decimal("0"), Decimal("2871.00")),
+        (Decimal("10924.00"), Decimal("0"), Decimal("2076.00")),
+        (Decimal("12450.00"), Decimal("0"), Decimal("2366.00")),
+    ]
+    assert order.shipping == (ShippingLine("Chilexpress Día Hábil Siguiente", Decimal("3350.00"), Decimal("0"), Decimal("637.00")),)
+    # JEANS10 is fully allocated: nothing left for a global discount.
+    assert (order.global_discount, order.global_discount_tax) == (Decimal("0"), None)
+
+
+def test_taxes_included_store_keeps_line_taxes_unknown():
+    order = parse_order(fixture("order_paid_factura_note_attributes.json"))
+
+    # taxes_included: the tax_lines are inside the gross prices, not charged on top.
+    assert [line.tax for line in order.lines] == [None, None]
+    assert order.shipping[0].tax is None
+
+
+def test_order_discount_no_allocation_reflects_becomes_the_global_discount():
+    order = parse_order(fixture("order_paid_unallocated_order_discount.json"))
+
+    # An "across / all" manual discount of 7 000 with no discount_allocations on the lines (old payload).
+    assert order.global_discount == Decimal("7000.00")
+    assert order.global_discount_tax is None  # taxes included: the discount is gross
+    assert [line.discount for line in order.lines] == [Decimal("0.00")] * 3
+
+
+def test_unallocated_discount_on_a_net_store_carries_the_tax_it_took_off():
+    body = fixture("order_paid_net_prices_tax_lines.json")
+    body.update(total_discounts="5100.00", total_tax="14166.00", subtotal_price="71193.00", total_price="88709.00")
+
+    order = parse_order(body)
+
+    # 5 100 − the 2 100 allocated to the jeans; Σ line and shipping taxes 14 736 − total_tax 14 166 = 570.
+    assert (order.global_discount, order.global_discount_tax) == (Decimal("3000.00"), Decimal("570.00"))
+
+
+def test_total_discounts_that_leave_out_shipping_discounts_leave_no_global_discount():
+    body = fixture("order_paid_boleta_gift_card_tip.json")
+    body["total_discounts"] = "0.00"  # the 2 000 shipping allocation is not counted there
+
+    assert parse_order(body).global_discount == Decimal("0")

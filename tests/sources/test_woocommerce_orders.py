@@ -193,3 +193,29 @@ def test_malformed_orders_raise_a_clear_error(mutate, message):
         parse_order(body)
 
     assert message in str(excinfo.value)
+
+
+def test_net_store_that_charges_tax_carries_its_line_taxes():
+    order = parse_order(fixture("order_processing_net_prices_tax.json"))
+
+    assert order.prices_include_tax is False
+    assert order.paid_total == Decimal("124961")
+    # Net amounts as stored, each with WooCommerce's own total_tax (after the coupon), fees included.
+    assert [(line.line_id, line.unit_price, line.discount, line.tax, line.taxable) for line in order.lines] == [
+        ("9961", Decimal("42013"), Decimal("4205"), Decimal("7184"), True),
+        ("9962", Decimal("16808"), Decimal("3366"), Decimal("5748"), True),
+        ("9963", Decimal("12605"), Decimal("1276"), Decimal("2153"), True),
+        ("9964", Decimal("8403"), Decimal("2522"), Decimal("4311"), True),
+        ("fee-9971", Decimal("1261"), Decimal("0"), Decimal("240"), True),
+    ]
+    assert order.shipping == (ShippingLine("Envío a domicilio Starken", Decimal("4193"), tax=Decimal("797")),)
+    # The negative fee is the order discount, with the tax it took off.
+    assert (order.global_discount, order.global_discount_tax) == (Decimal("2521"), Decimal("479"))
+
+
+def test_net_store_without_tax_leaves_line_taxes_unknown():
+    order = parse_order(fixture("order_refunded_partial_with_fee.json"))
+
+    # prices_include_tax false but total_tax 0: the usual Chilean store that does not compute IVA.
+    assert [line.tax for line in order.lines] == [None, None, None]
+    assert order.global_discount_tax is None
