@@ -22,6 +22,14 @@ Choices:
 - ``refunds/create`` carries a refund, not an order, and reading the order behind it would need an
   API call. Shopify also sends ``orders/updated`` for the refunded order, with the refund in its
   ``refunds``; that delivery drives the credit note, so ``refunds/create`` is acknowledged and ignored.
+- ``orders/edited`` carries the edit (``{"order_edit": {...}}``: lines added and removed), not the order;
+  Shopify sends ``orders/updated`` with the edited order too, and the reconciliation poll reads it if that
+  one is lost, so ``orders/edited`` is acknowledged and ignored as well.
+- ``app/uninstalled`` (the shop's body) is read by ``ShopifyAppReader``: after the same signature and
+  shop checks, the adapter marks the connection disconnected.
+- Which secret: a connection made by installing our public app is signed with the app's client secret
+  (``BMS_SHOPIFY_CLIENT_SECRET``); one made with a legacy custom app's token, with that app's secret
+  (``webhook_secret``) or the signing key of webhooks created in the store admin.
 """
 from ..webhooks import SignedWebhookReader
 
@@ -35,7 +43,6 @@ ORDER_TOPICS = frozenset(
         "orders/create",
         "orders/updated",
         "orders/paid",
-        "orders/edited",
         "orders/cancelled",
         "orders/fulfilled",
         "orders/partially_fulfilled",
@@ -52,9 +59,19 @@ class ShopifyWebhookReader(SignedWebhookReader):
     order_topics = ORDER_TOPICS
     ignored_topics = {
         "refunds/create": "no se lee: la entrega orders/updated de la misma orden trae el reembolso.",
+        "orders/edited": "no se lee: la entrega orders/updated de la misma orden trae la orden editada.",
     }
     secret_help = (
         "agregue a la conexión el secreto de cliente de la app (o la clave de firma de webhooks que muestra "
         "el admin de Shopify)."
     )
 
+
+APP_UNINSTALLED = "app/uninstalled"
+
+
+class ShopifyAppReader(ShopifyWebhookReader):
+    """The app's own lifecycle deliveries (``app/uninstalled``), checked exactly like order deliveries."""
+
+    order_topics = frozenset({APP_UNINSTALLED})
+    ignored_topics = {}

@@ -7,6 +7,7 @@ import pytest
 from gateways import services
 from gateways.models import InboundEvent, OrderStatus
 from sources.base import WebhookIgnored, WebhookRejected
+from sources.models import SourceConnection
 from sources.registry import SOURCE_ADAPTERS
 from sources.shopify.adapter import ShopifySource
 from sources.shopify.webhooks import ShopifyWebhookReader
@@ -69,13 +70,14 @@ def test_registry_maps_shopify_to_its_adapter():
     assert SOURCE_ADAPTERS["shopify"] is ShopifySource
 
 
-def test_signed_paid_order_is_stored_once_under_its_webhook_id(gateway, client):
+def test_signed_paid_order_is_stored_once_under_its_change_key(gateway, client):
     response = deliver(client, gateway, PAID_BODY)
 
     assert response.status_code == 200, response.content
     assert response.json()["duplicate"] is False
     event = InboundEvent.objects.get(gateway=gateway)
-    assert (event.delivery_id, event.topic) == ("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "orders/paid")
+    # The order's id and its updated_at (10:14:09-03:00) as a UTC instant: the key a poll of the same change gets.
+    assert (event.delivery_id, event.topic) == ("order:5812340098113@2026-11-20T13:14:09Z", "orders/paid")
     assert event.payload["id"] == 5812340098113
     # Shopify escapes "/" in the body; the stored payload is the parsed value.
     assert event.payload["admin_graphql_api_id"] == "gid://shopify/Order/5812340098113"
@@ -123,7 +125,8 @@ def test_signature_with_the_previous_secret_is_accepted_during_rotation(account,
 
     assert deliver(client, gateway, PAID_BODY, secret=OLD_SECRET, webhook_id="old").status_code == 200
     assert deliver(client, gateway, PAID_BODY, secret=SECRET, webhook_id="new").status_code == 200
-    assert InboundEvent.objects.filter(gateway=gateway).count() == 2
+    # Two deliveries of the same change of the order: one event.
+    assert InboundEvent.objects.filter(gateway=gateway).count() == 1
 
 
 def test_store_without_a_secret_rejects_even_signed_deliveries(account, client):
@@ -234,3 +237,78 @@ def test_accepted_paid_order_is_ingested_ready_to_emit(gateway, client):
     assert order.emissions.count() == 1
     event.refresh_from_db()
     assert event.processed_at is not None and event.error == ""
+
+
+def test_orders_edited_carries_the_edit_not_the_order_and_is_ignored(gateway, client):
+    edit = json.dumps({"order_edit": {"id": 91000001, "order_id": 5812340098113, "line_items": {
+        "additions": [], "removals": [{"id": 14501230044225, "delta": 1}]}}}).encode()
+
+    response = deliver(client, gateway, edit, topic="orders/edited")
+
+    assert response.status_code == 200 and "orders/updated" in response.json()["ignored"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_create_and_paid_deliveries_of_the_same_version_are_one_event(gateway, client):
+    assert deliver(client, gateway, PAID_BODY, topic="orders/create", webhook_id="w-create").json()["duplicate"] is False
+    assert deliver(client, gateway, PAID_BODY, topic="orders/paid", webhook_id="w-paid").json()["duplicate"] is True
+    assert InboundEvent.objects.filter(gateway=gateway).count() == 1
+
+
+def test_a_newer_version_of_the_order_is_a_new_event(gateway, client):
+    newer = json.loads(PAID_BODY)
+    newer["updated_at"] = "2026-11-20T10:20:00-03:00"
+    deliver(client, gateway, PAID_BODY)
+    deliver(client, gateway, json.dumps(newer).encode(), topic="orders/updated", webhook_id="w-2")
+    assert sorted(InboundEvent.objects.values_list("delivery_id", flat=True)) == [
+        "order:5812340098113@2026-11-20T13:14:09Z", "order:5812340098113@2026-11-20T13:20:00Z"]
+
+
+APP_SECRET = "shpss_app_client_secret_9d1e"
+APP_CREDENTIALS = {"access_token": "shpua_1", "refresh_token": "shprt_1", "scope": "read_orders,write_orders"}
+SHOP_BODY = json.dumps({"id": 70123456789, "name": "Tienda Chile", "domain": SHOP, "myshopify_domain": SHOP}).encode()
+
+
+@pytest.fixture
+def app_gateway(account, settings):
+    settings.BMS_SHOPIFY_CLIENT_SECRET = APP_SECRET
+    return GatewayFactory(account=account, source__platform="shopify", source__store_url=f"https://{SHOP}",
+                          source__credentials=APP_CREDENTIALS)
+
+
+def test_a_connection_made_by_installing_the_app_takes_deliveries_signed_with_the_app_secret(app_gateway, client):
+    assert deliver(client, app_gateway, PAID_BODY, secret=APP_SECRET).status_code == 200
+    assert InboundEvent.objects.filter(gateway=app_gateway).count() == 1
+
+
+def test_the_app_secret_does_not_open_a_custom_app_connection(gateway, client, settings):
+    settings.BMS_SHOPIFY_CLIENT_SECRET = APP_SECRET
+    assert deliver(client, gateway, PAID_BODY, secret=APP_SECRET).status_code == 401
+
+
+def test_app_uninstalled_disconnects_the_connection(app_gateway, client):
+    response = deliver(client, app_gateway, SHOP_BODY, secret=APP_SECRET, topic="app/uninstalled")
+
+    assert response.status_code == 200 and "desconectada" in response.json()["ignored"]
+    source = SourceConnection.objects.get(pk=app_gateway.source_id)
+    assert source.status == SourceConnection.Status.DISABLED and "desinstaló" in source.status_message
+    assert not InboundEvent.objects.exists()
+    # Polling skips it from now on.
+    assert source.pk not in SourceConnection.objects.filter(status__in=[SourceConnection.Status.ACTIVE,
+                                                                        SourceConnection.Status.ERROR]).values_list("pk", flat=True)
+
+
+@pytest.mark.parametrize("secret, shop", [("not-the-secret", SHOP), (APP_SECRET, "otra-tienda.myshopify.com")])
+def test_an_unverified_app_uninstalled_changes_nothing(app_gateway, client, secret, shop):
+    assert deliver(client, app_gateway, SHOP_BODY, secret=secret, topic="app/uninstalled", shop=shop).status_code == 401
+    assert SourceConnection.objects.get(pk=app_gateway.source_id).status == SourceConnection.Status.ACTIVE
+
+
+def test_a_shop_that_reads_the_rut_from_the_checkout_field_takes_its_orders_from_the_poll(account, client):
+    gateway = GatewayFactory(account=account, source__platform="shopify", source__store_url=f"https://{SHOP}",
+                             source__credentials={"webhook_secret": SECRET}, source__config={"rut_from_checkout_field": True})
+
+    response = deliver(client, gateway, PAID_BODY)
+
+    assert response.status_code == 200 and "próxima consulta" in response.json()["ignored"]
+    assert not InboundEvent.objects.exists()
