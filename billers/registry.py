@@ -9,9 +9,10 @@ from .base import BillerAdapter
 from .bhexpress.adapter import BHExpressAdapter
 from .libredte.adapter import LibreDTEAdapter
 from .sandbox.adapter import SandboxAdapter
+from .webfactura.adapter import WebFacturaAdapter
 
 BILLER_ADAPTERS: dict[str, type[BillerAdapter]] = {
-    adapter.provider: adapter for adapter in (SandboxAdapter, BHExpressAdapter, LibreDTEAdapter)
+    adapter.provider: adapter for adapter in (SandboxAdapter, BHExpressAdapter, LibreDTEAdapter, WebFacturaAdapter)
 }
 
 
