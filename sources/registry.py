@@ -7,11 +7,12 @@ from billmysales.integrations.errors import RejectedError
 
 from .base import SourceAdapter
 from .demo.adapter import DemoSource
+from .multivende.adapter import MultivendeSource
 from .shopify.adapter import ShopifySource
 from .woocommerce.adapter import WooCommerceSource
 
 SOURCE_ADAPTERS: dict[str, type[SourceAdapter]] = {
-    adapter.platform: adapter for adapter in (ShopifySource, WooCommerceSource, DemoSource)
+    adapter.platform: adapter for adapter in (ShopifySource, WooCommerceSource, MultivendeSource, DemoSource)
 }
 
 

@@ -211,6 +211,17 @@ def connect_attempt_for_session(*, state: str, platform: str, session_key: str |
     return attempt
 
 
+def connect_attempt_pending_state(*, platform: str, session_key: str | None) -> str:
+    """The ``state`` of this browser session's latest unused, unexpired attempt for ``platform`` ("" when none),
+    for a store that may return without ``state`` (Multivende does not document it): the session binds the return."""
+    if not session_key:
+        return ""
+    attempt = ConnectAttempt.objects.filter(
+        platform=platform, session_hash=_session_hash(session_key), used_at__isnull=True, expires_at__gt=timezone.now()
+    ).order_by("-created_at", "-pk").first()
+    return attempt.state if attempt else ""
+
+
 def source_connection_test(*, connection: SourceConnection) -> ConnectionReport:
     """"Probar conexión": what the store's adapter can check, in words; a failure is an item, not an error."""
     try:

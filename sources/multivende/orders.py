@@ -8,11 +8,16 @@ is tolerant where their code disagrees. Assumptions, to verify against a live re
 - ``gross`` is the order total with IVA, shipping included; ``CheckoutItems[].gross`` is the gross
   unit price, ``count`` the quantity and ``totalWithDiscount`` the line total after discounts.
 - Shipping charged to the buyer is ``DeliveryOrderInCheckouts[].DeliveryOrder.cost``.
-- The order number is the marketplace's (``CheckoutLink.externalOrderNumber``, or the first of
-  ``CheckoutLinks``), which is what the buyer knows; Multivende's ``code`` otherwise.
-- Buyer billing data sits in a ``BillingAddress`` object (the light list only shows
-  ``BillingAddressId``): ``taxId``, ``businessName``, ``businessActivity``, ``address_1``,
-  ``address_2``, ``commune``, ``city``, ``documentType``.
+- The order number is the marketplace's (``CheckoutLink.externalOrderNumber``, then
+  ``CheckoutLink.externalCustomerOrderNumber``, or the first of ``CheckoutLinks``), which is what the
+  buyer knows; Multivende's ``code`` otherwise.
+- Buyer data is read from two shapes, tolerant of either or both. The 2026 one seen in integrators'
+  code: ``Client {taxId, type, fullName, BillingAddresses[0] {address_1, address_2, commune?, city}}``
+  and ``CheckoutBillingClients[0].documentType``; the older ``BillingAddress`` object (the light list
+  only shows ``BillingAddressId``): ``taxId``, ``businessName``, ``businessActivity``, ``address_1``,
+  ``address_2``, ``commune``, ``city``, ``documentType``. ``BillingAddress`` wins where both speak; a
+  company client's ``fullName`` is its razón social when no ``businessName`` is given.
+- A line's SKU is its ``code``, else the product version's ``code``, else its ``internalCode``.
 - Multivende works with Chilean marketplaces, so a checkout without ``currency`` is CLP.
 - Marketplace refunds are not in the checkout; ``refunds`` stays empty.
 """
@@ -69,7 +74,8 @@ def _number(raw: dict) -> str:
     if not isinstance(link, dict):
         links = list_of_objects(raw, "CheckoutLinks")
         link = links[0] if links else {}
-    return text(link.get("externalOrderNumber") or raw.get("code") or raw["_id"], "CheckoutLink.externalOrderNumber", 200)
+    number = link.get("externalOrderNumber") or link.get("externalCustomerOrderNumber")
+    return text(number or raw.get("code") or raw["_id"], "CheckoutLink.externalOrderNumber", 200)
 
 
 def _line(item: Any, index: int) -> OrderLine:
@@ -89,7 +95,7 @@ def _line(item: Any, index: int) -> OrderLine:
         name=f"{name} - {size}" if size else name,
         quantity=quantity,
         unit_price=unit_price,
-        sku=text(item.get("code") or version.get("code"), f"{where}.code", 200),
+        sku=text(item.get("code") or version.get("code") or version.get("internalCode"), f"{where}.code", 200),
         discount=discount,
         product_id=text(version.get("ProductId"), f"{where}.ProductVersion.ProductId", 100),
     )
@@ -114,19 +120,24 @@ def _shipping(raw: dict) -> list[ShippingLine]:
 def _buyer(raw: dict) -> Buyer:
     client = obj(raw, "Client")
     billing = obj(raw, "BillingAddress")
+    addresses = list_of_objects(client, "BillingAddresses", "Client.")
+    client_address = addresses[0] if addresses else {}
 
     def field(container: dict, where: str, name: str, max_length: int = 1000) -> str:
         return text(container.get(name), f"{where}.{name}", max_length)
 
-    street = " ".join(
-        part for part in (field(billing, "BillingAddress", "address_1"), field(billing, "BillingAddress", "address_2")) if part
-    )
+    def street(container: dict, where: str) -> str:
+        return " ".join(part for part in (field(container, where, "address_1"), field(container, where, "address_2")) if part)
+
+    where_address = "Client.BillingAddresses[0]"
+    city = field(billing, "BillingAddress", "city") or field(client_address, where_address, "city")
+    company_name = field(client, "Client", "fullName") if field(client, "Client", "type") == "company" else ""
     return Buyer(
         email=field(client, "Client", "email", 254),
         name=field(client, "Client", "fullName") or field(billing, "BillingAddress", "fullName"),
         phone=field(client, "Client", "phoneNumber"),
-        address=street,
-        city=field(billing, "BillingAddress", "city"),
-        comuna=field(billing, "BillingAddress", "commune") or field(billing, "BillingAddress", "city"),
-        company=field(billing, "BillingAddress", "businessName"),
+        address=street(billing, "BillingAddress") or street(client_address, where_address),
+        city=city,
+        comuna=field(billing, "BillingAddress", "commune") or field(client_address, where_address, "commune") or city,
+        company=field(billing, "BillingAddress", "businessName") or company_name,
     )

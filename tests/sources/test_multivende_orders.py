@@ -1,4 +1,4 @@
-"""Multivende checkout JSON → OrderData, on fixtures modelled on the integrators' field names."""
+"""Multivende checkout JSON → OrderData (both billing shapes), its field mapping, sample order and change key."""
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from rules.engine_fields import read_fields
 from sources.base import OrderParseError
+from sources.multivende.adapter import MultivendeSource
+from sources.multivende.fields import DEFAULT_FIELD_MAPPING
 from sources.multivende.orders import parse_order
 from sources.orderdata import Buyer, PaymentStatus, ShippingLine
 
@@ -109,3 +112,80 @@ def test_malformed_checkouts_raise_a_clear_error(mutate, message):
         parse_order(body)
 
     assert message in str(excinfo.value)
+
+
+def test_2026_shape_checkout_without_billing_address():
+    order = parse_order(fixture("checkout_paris_factura_2026.json"))
+
+    assert order.number == "PA-4471902"  # CheckoutLink.externalCustomerOrderNumber when no externalOrderNumber
+    assert lines_of(order) == [("Taladro percutor inalámbrico 18 V", "TAL-BOSCH-18V", 2, Decimal("29990"), Decimal("0"))]
+    assert order.shipping == ()
+    assert order.buyer == Buyer(
+        email="compras@ferreteriaelroble.cl",
+        name="Ferretería El Roble Limitada",
+        phone="+56 2 2345 6789",
+        address="Av. Vicuña Mackenna 4860 Bodega 3",  # Client.BillingAddresses[0]
+        city="Macul",
+        comuna="Macul",
+        company="Ferretería El Roble Limitada",  # a company client's fullName
+    )
+
+
+def test_billing_address_wins_over_the_2026_client_addresses_when_both_are_sent():
+    body = fixture("checkout_falabella_factura.json")
+    body["Client"].update(type="company", taxId="76.086.428-5",
+                          BillingAddresses=[{"address_1": "Otra 1", "address_2": None, "city": "Temuco"}])
+
+    buyer = parse_order(body).buyer
+
+    assert (buyer.address, buyer.city, buyer.comuna, buyer.company) == (
+        "Av. Libertad 1405 Of. 1601", "Viña del Mar", "Viña del Mar", "Inversiones Costanera SpA")
+
+
+def test_a_person_client_is_not_read_as_a_company():
+    body = fixture("checkout_paris_factura_2026.json")
+    body["Client"]["type"] = "person"
+
+    assert parse_order(body).buyer.company == ""
+
+
+def test_client_billing_addresses_of_the_wrong_shape_name_the_field():
+    body = fixture("checkout_paris_factura_2026.json")
+    body["Client"]["BillingAddresses"] = "Av. Vicuña Mackenna 4860"
+
+    with pytest.raises(OrderParseError, match=r"Client\.BillingAddresses debe ser una lista de objetos"):
+        parse_order(body)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("checkout_falabella_factura.json", {
+        "rut": "76.086.428-5", "razon_social": "Inversiones Costanera SpA", "giro": "Actividades de consultoría informática",
+        "address": "Av. Libertad 1405 Of. 1601", "comuna": "Viña del Mar", "email": "amorales@costanerainversiones.cl",
+        "document_choice": "Factura"}),
+    ("checkout_paris_factura_2026.json", {
+        "rut": "77.123.456-9", "razon_social": "Ferretería El Roble Limitada", "giro": "",
+        "address": "Av. Vicuña Mackenna 4860 Bodega 3", "comuna": "Macul", "email": "compras@ferreteriaelroble.cl",
+        "document_choice": "Factura"}),
+    ("checkout_mercadolibre_boleta.json", {
+        "rut": "", "razon_social": "", "giro": "", "address": "", "comuna": "", "email": "jcontreras.8f21b@mail.mercadolibre.cl",
+        "document_choice": ""}),
+])
+def test_default_field_mapping_reads_both_shapes(name, expected):
+    assert read_fields(fixture(name), DEFAULT_FIELD_MAPPING) == expected
+
+
+def test_sample_order_is_a_paid_clp_checkout_that_parses():
+    raw = MultivendeSource.sample_order(number=9_000_000_123, test=True)
+    order = parse_order(raw)
+
+    assert order.payment_status == PaymentStatus.PAID and order.currency == "CLP"
+    assert order.paid_total == sum(line.unit_price * line.quantity for line in order.lines) + order.shipping[0].price
+    assert MultivendeSource.change_key(raw) == f"checkout:{raw['_id']}@{raw['updatedAt']}"
+    assert MultivendeSource.sample_order(number=9_000_000_123)["_id"] == raw["_id"]
+    assert MultivendeSource.sample_order(number=9_000_000_124)["_id"] != raw["_id"]
+
+
+def test_change_key_needs_the_id_and_the_update_time():
+    assert MultivendeSource.change_key({"_id": "a-1", "updatedAt": "2026-11-20T13:09:12.441Z"}) == "checkout:a-1@2026-11-20T13:09:12.441Z"
+    assert MultivendeSource.change_key({"_id": "a-1"}) is None
+    assert MultivendeSource.change_key({"updatedAt": "2026-11-20T13:09:12.441Z"}) is None
