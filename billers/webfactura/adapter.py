@@ -27,6 +27,8 @@ object (``{"TpoCodigo", "VlrCodigo"}``), as in the client's model. Assumptions:
   unknown state or an accepted document without a folio leaves the outcome unknown (transient).
 - The links need no token: with ``download_files`` (default on) the XML and PDF are downloaded right
   after issue, so the document has its files; a failed download only leaves them missing (logged).
+  Links are followed (and ``UrlPdf`` kept) only on the API's own host or its site (``*.webfactura.cl``
+  for the default URLs): a worker never fetches whatever address an answer names.
 - There is no known way to look a document up (no query endpoint, no reference field), so an unknown
   outcome is held for a person (``UnsupportedFeature``), never re-sent; ``test_connection`` can only prove
   the OAuth credentials.
@@ -87,6 +89,18 @@ def _as_text(value: Any, key: str = "") -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "NroLinDet":
         return str(value)
     return value
+
+
+def same_site(url: str, base_url: str) -> bool:
+    """Whether ``url`` is on the API's host, or under its site's domain (``files.webfactura.cl`` for
+    ``api.webfactura.cl``); an IP address only matches itself."""
+    host, base = (urlsplit(url).hostname or "").lower(), (urlsplit(base_url).hostname or "").lower()
+    if not host or url_problem(url) is not None:
+        return False
+    if host == base:
+        return True
+    labels = base.split(".")
+    return not base.replace(".", "").isdigit() and len(labels) >= 2 and host.endswith("." + ".".join(labels[-2:]))
 
 
 def _detalle(line: dict) -> dict:
@@ -180,7 +194,7 @@ class WebFacturaAdapter(BillerAdapter):
         pdf_url = str(result.get("UrlPdf") or "")
         return IssuedDocument(
             tipo_dte=tipo, folio=folio, fecha=request.fecha, totals=totals, biller_document_id=f"webfactura-{tipo}-{folio}",
-            xml=xml, pdf=pdf, pdf_url=pdf_url if pdf_url and url_problem(pdf_url) is None else "", raw=answer,
+            xml=xml, pdf=pdf, pdf_url=pdf_url if same_site(pdf_url, client.base_url) else "", raw=answer,
         )
 
     @staticmethod
@@ -200,7 +214,9 @@ class WebFacturaAdapter(BillerAdapter):
         for key, looks_right in (("UrlXml", lambda c: c.lstrip().startswith(b"<")), ("UrlPdf", lambda c: c.startswith(b"%PDF"))):
             url = result.get(key)
             content = b""
-            if isinstance(url, str) and url:
+            if isinstance(url, str) and url and not same_site(url, client.base_url):
+                logger.warning("account=%s webfactura %s is on another site: not downloaded", self.connection.account_id, key)
+            elif isinstance(url, str) and url:
                 try:
                     content = client.download(url)
                 except (TransientBillerError, RejectedBillerError) as exc:

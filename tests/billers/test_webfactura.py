@@ -16,6 +16,7 @@ from billers.base import BillerMismatch, Capability, Checkpoint, IssueRequest, R
 from billers.models import BillerConnection
 from billers.registry import biller_adapter_for
 from billers.webfactura import client as webfactura_client
+from billers.webfactura.adapter import same_site
 from gateways import services
 from gateways.models import Document, OrderStatus
 from simulators.webfactura import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_EMISOR, WebFacturaSimulator
@@ -403,6 +404,27 @@ def test_files_that_cannot_be_downloaded_leave_the_document_issued(api):
     api.get(answer["Documentos"][0]["UrlPdf"], body=b"<html>login</html>")
     issued = issue(adapter())
     assert (issued.folio, issued.xml, issued.pdf) == (1543, b"", b"")
+
+
+def test_links_to_another_site_are_neither_fetched_nor_kept(api):
+    mock_token(api)
+    answer = fixture("send_dte_response_ok.json")
+    answer["Documentos"][0].update(UrlXml="https://169.254.169.254/latest/meta-data", UrlPdf="https://evil.example/x.pdf")
+    api.post(f"{QA}/api/v3/pos/dte/sendDTEJson.json", json=answer)
+    issued = issue(adapter())
+    assert (issued.xml, issued.pdf, issued.pdf_url) == (b"", b"", "") and len(api.calls) == 2
+
+
+@pytest.mark.parametrize("url, base, same", [
+    ("https://api-qa.webfactura.cl/pdf/1.pdf", QA, True),
+    ("https://archivos.webfactura.cl/pdf/1.pdf", PROD, True),
+    ("https://webfactura.cl.evil.example/1.pdf", PROD, False),
+    ("http://api.webfactura.cl/pdf/1.pdf", PROD, False),
+    ("http://127.0.0.1:8123/pdf/1.pdf", "http://127.0.0.1:8123", True),
+    ("http://10.0.0.1/pdf/1.pdf", "http://127.0.0.1:8123", False),
+])
+def test_same_site(url, base, same):
+    assert same_site(url, base) is same
 
 
 def test_missing_credentials_are_refused_before_any_request(api):
