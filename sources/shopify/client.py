@@ -149,6 +149,20 @@ class ShopifyOAuthClient(StoreHttpClient):
             raise SourceRejectedError("La app de Shopify no está configurada (faltan BMS_SHOPIFY_CLIENT_ID/SECRET).")
         self.url = self.checked_url(shop_base_url(shop), "URL de la tienda") + "/admin/oauth/access_token"
 
+    def checked(self, response):
+        """OAuth refusals (``{"error", "error_description"}``) are told with Shopify's description."""
+        status = response.status_code
+        if 400 <= status < 500 and status != 429:
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            if isinstance(data, dict) and isinstance(data.get("error"), str):
+                detail = data["error"] + (f": {data['error_description']}" if data.get("error_description") else "")
+                raise SourceRejectedError(f"Shopify rechazó la solicitud de token (HTTP {status}): {detail[:300]}",
+                                          status=status, body=detail[:300])
+        return super().checked(response)
+
     def _token(self, body: dict) -> dict:
         payload = {"client_id": settings.BMS_SHOPIFY_CLIENT_ID, "client_secret": settings.BMS_SHOPIFY_CLIENT_SECRET, **body}
         answer = self.json_body(self.request("POST", self.url, json=payload), "el token")
