@@ -55,3 +55,14 @@ def test_tampered_document_fails_xmlsec():
 def test_subtree_canonicalisation_carries_no_spurious_empty_namespace():
     root = etree.fromstring(b'<a xmlns="urn:x"><b ID="1"><c><d>1</d></c></b></a>')
     assert canonical(root[0]) == b'<b xmlns="urn:x" ID="1"><c><d>1</d></c></b>'
+
+
+def test_text_correction_note_verifies_with_xmlsec():
+    signer = credentials.test_signer()
+    sale = Sale(
+        tipo_dte=61, lines=(SaleLine("Corrige razón social", Decimal(1), Decimal(0)),), paid_total=0, price_basis="net",
+        receptor=FACTURA_RECEPTOR,
+        references=(Reference(tipo_doc=33, folio=10, fecha="2026-11-01", cod_ref=2, razon="Corrige razón social del receptor"),),
+    )
+    xml = build_dte_xml(build_document(sale, emisor=EMISOR, folio=9, fecha=datetime.date(2026, 11, 21)), signer=signer)
+    xmlsec_verify(xml, signer.certificate)
