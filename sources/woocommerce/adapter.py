@@ -47,10 +47,15 @@ CRUD controller's enum in current core but not in the docs' list; a store that r
 One change, one event. ``change_key`` is ``order:<id>@<date_modified_gmt>`` on the webhook and the poll
 paths, so a delivered change and the same change polled are one event, and the ``order.created`` +
 ``order.updated`` pair core fires at checkout (woocommerce/woocommerce#19764, #43019) is stored once.
-``date_modified_gmt`` has one-second resolution: two versions of one order within the same second share
-a key and only the first is kept. Core builds the webhook body when it delivers (asynchronously), so
-both deliveries carry the latest state; a poll that happened to read the order in that same second
-leaves it until its next change — an accepted, documented gap.
+``date_modified_gmt`` has one-second resolution, so two versions of one order within the same second
+(created ``pending`` and paid a moment later) would share a key and the later — the paid one — would be
+dropped as a duplicate. A version that reaches us less than ``SETTLE_SECONDS`` (2 s) after its
+``date_modified_gmt`` may not be the last of its second, so it is stored under its body's hash instead
+(``sha256:…``), as before change keys; the same version read again once settled gets the change key,
+one more event that ingestion absorbs (issuance is exactly-once by construction). Core builds webhook
+bodies when it delivers, usually seconds later through Action Scheduler, so deliveries are mostly
+settled; the rule matters for synchronous deliveries and polls that race a payment. It assumes the
+store's clock is within a second of ours; a store clock behind ours reopens the gap.
 
 Credentials: ``consumer_key`` and ``consumer_secret`` (read/write REST keys), ``webhook_secret`` and,
 during a rotation, ``previous_webhook_secret``. ``store_url`` is the site's home URL, over HTTPS (pretty
@@ -60,9 +65,10 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -70,7 +76,17 @@ from billmysales.integrations.errors import IntegrationError
 from billmysales.integrations.reports import CheckItem, ConnectionReport
 from billmysales.integrations.spec import BOOL, SECRET_TEXT, Field, random_secret
 
-from ..base import ConnectionTester, OrderPoller, PollBatch, PolledOrder, StoreSource, WebhookRegistrar
+from ..base import (
+    ConnectionTester,
+    OrderPoller,
+    PollBatch,
+    PolledOrder,
+    StoreSource,
+    WebhookDelivery,
+    WebhookRegistrar,
+    webhook_secrets,
+    with_change_key,
+)
 from ..webhooks import body_sha256
 from .client import PER_PAGE, AuthorizationHeaderDropped, OrderbyRefused, WooCommerceClient
 from .fields import DEFAULT_FIELD_MAPPING
@@ -81,6 +97,8 @@ from .webhooks import WooCommerceWebhookReader
 logger = logging.getLogger(__name__)
 
 ORDER_TOPICS = ("order.created", "order.updated")
+# A version younger than this may still be followed by another in the same second (see the docstring).
+SETTLE_SECONDS = 2
 
 
 def webhook_name(topic: str) -> str:
@@ -135,6 +153,27 @@ class WooCommerceSource(StoreSource, OrderPoller, ConnectionTester, WebhookRegis
             return None
         return f"order:{order_id}@{modified.strip()}"
 
+    @classmethod
+    def settled_change_key(cls, raw: dict, now: datetime) -> str | None:
+        """``change_key`` for a version that can no longer share its second with a later one; None while it
+        might (or when the body does not say), and the caller keys it by its body's hash."""
+        key = cls.change_key(raw)
+        if key is None:
+            return None
+        try:
+            modified = datetime.fromisoformat(raw["date_modified_gmt"].strip()).replace(tzinfo=UTC)
+        except ValueError:
+            return key
+        return key if now - modified >= timedelta(seconds=SETTLE_SECONDS) else None
+
+    def webhook_delivery(self, *, headers, body: bytes) -> WebhookDelivery:
+        delivery = self.webhook_reader.read(
+            headers=headers, body=body, secrets=webhook_secrets(self.connection), store_url=self.connection.store_url
+        )
+        if delivery.payload is None or self.settled_change_key(delivery.payload, timezone.now()) is None:
+            return delivery  # under the body's hash
+        return with_change_key(self, delivery)
+
     def client(self) -> WooCommerceClient:
         return WooCommerceClient.for_connection(self.connection)
 
@@ -151,8 +190,10 @@ class WooCommerceSource(StoreSource, OrderPoller, ConnectionTester, WebhookRegis
             orderby = "date"
             requests_made += 1
             result = client.orders_page(modified_after=since, modified_before=until, page=page, orderby=orderby)
+        now = timezone.now()
         orders = tuple(
-            PolledOrder(raw=raw, change_key=self.change_key(raw) or body_sha256(json.dumps(raw, sort_keys=True).encode()))
+            PolledOrder(raw=raw, change_key=self.settled_change_key(raw, now)
+                        or body_sha256(json.dumps(raw, sort_keys=True).encode()))
             for raw in result.orders
         )
         # Without X-WP-TotalPages (a proxy may drop it), a full page means there may be another.

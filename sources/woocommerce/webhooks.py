@@ -20,7 +20,8 @@ Choices:
   never retries, so a header that repeats across distinct orders would drop real orders. A genuine
   change of the order moves ``date_modified_gmt`` and is a new event; the ``order.created`` +
   ``order.updated`` pair WooCommerce fires at checkout is stored once. A body without
-  ``date_modified_gmt`` falls back to ``sha256:<hex digest of the raw body>``.
+  ``date_modified_gmt``, or whose version is younger than two seconds (another version may follow in
+  the same second; see ``adapter.py``), falls back to ``sha256:<hex digest of the raw body>``.
 - ``order.deleted`` bodies are only ``{"id": N}``: a trashed order is not an invoicing event (a
   document already issued stays valid, and is annulled by a credit note, not by a deletion), so it
   is acknowledged and ignored.

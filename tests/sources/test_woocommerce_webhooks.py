@@ -1,6 +1,7 @@
 """WooCommerce deliveries through the real webhook view: the ping, raw-body HMAC, change-key dedupe, topics."""
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,24 @@ def test_the_same_version_with_a_different_body_is_one_event(gateway, client):
     assert deliver(client, gateway, UPDATED_BODY, topic="order.created").json()["duplicate"] is False
     assert deliver(client, gateway, reordered).json()["duplicate"] is True
     assert InboundEvent.objects.filter(gateway=gateway).count() == 1
+
+
+def test_two_versions_within_the_same_fresh_second_are_two_events(gateway, client):
+    # Created pending and paid within one second: same date_modified_gmt, and the paid one must not be lost.
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    pending = json.loads(UPDATED_BODY)
+    pending.update(status="pending", date_paid=None, date_paid_gmt=None, date_modified_gmt=now)
+    paid = dict(pending, status="processing", date_paid_gmt=now)
+    bodies = [json.dumps(version, separators=(",", ":")).encode() for version in (pending, paid)]
+
+    answers = [deliver(client, gateway, body, topic=topic).json()
+               for body, topic in zip(bodies, ("order.created", "order.updated"), strict=True)]
+
+    assert [answer["duplicate"] for answer in answers] == [False, False]
+    assert sorted(InboundEvent.objects.filter(gateway=gateway).values_list("delivery_id", flat=True)) == sorted(
+        "sha256:" + hashlib.sha256(body).hexdigest() for body in bodies)
+    # The very same delivery twice is still one event.
+    assert deliver(client, gateway, bodies[1]).json()["duplicate"] is True
 
 
 def test_a_body_without_date_modified_gmt_falls_back_to_the_body_hash(gateway, client):
