@@ -23,23 +23,31 @@ The flow (``send``):
    none is the document emitted again.
 3. Reconciliation (``find_by_reference``) before anything is sent again: the saved folio is read back
    directly; otherwise ``dte_emitidos/buscar`` lists the issued documents of that type, date and
-   receptor with a total within ±1 % (at least $10) of ours, newest first, and each one's ``info``
-   says whether it carries our reference. One match is ours; two are a person's problem
-   (``BillerNeedsPerson``); more candidates than we read (50) without a match too — never a blind
-   re-issue. When nothing was issued, a temporary document carrying our reference (``dte_tmps``
-   look-ups) is reused instead of emitting another.
+   receptor with a total within ±1 % (at least $10) of ours (facturas and notes also by our code in
+   the XML, below), newest first, and each one's ``info`` says whether it carries our reference. One
+   match is ours; two are a person's problem (``BillerNeedsPerson``); more candidates than we read (50)
+   without a match too — never a blind re-issue. When nothing was issued, a temporary document
+   carrying our reference (``dte_tmps`` look-ups) is reused instead of emitting another.
 
-Where we keep our reference. LibreDTE has no idempotency key. ``LibreDTE.extra`` in the emitir body is
-stored with the temporary document and copied to the issued one (``DteTmp::generarConFacturadorLocal``:
-``$DteEmitido->extra = $this->extra``), and both ``info`` resources answer it; its other keys only
-configure LibreDTE's PDF, so ``{"billmysales": {"referencia": …}}`` changes nothing in the document.
-We chose it over a field of the DTE (a ``Referencia`` 801, ``TermPagoGlosa``…): those are printed on
-the buyer's document and change what the SII receives, and ``buscar``'s ``xml`` filter could search
-them for facturas only (it reads ``/EnvioDTE/...`` and boletas are stored as ``EnvioBOLETA``).
-Because ``extra`` is not part of the temporary document's ``codigo`` (``md5(md5(datos) . time)``), two
-identical documents emitted in the same second share a codigo and the second replaces the first: the
-reference in generar's answer shows whose document was issued, and an emission whose temporary
-document was taken by another emits again instead of claiming it.
+Where we keep our reference. LibreDTE has no idempotency key, so we leave it in two places:
+
+- ``LibreDTE.extra`` in the emitir body: stored with the temporary document and copied to the issued
+  one (``DteTmp::generarConFacturadorLocal``: ``$DteEmitido->extra = $this->extra``), answered by both
+  ``info`` resources and by generar; its other keys only configure LibreDTE's PDF, so
+  ``{"billmysales": {"referencia": …}}`` changes nothing in the document. It is how every look-up
+  confirms a document is ours, boletas included.
+- ``Receptor/CdgIntRecep`` ("código interno del receptor", for the emisor's own use, 20 characters; the
+  reference or, when longer, a digest of it), unless ``referencia_en_dte`` is off. Two reasons: the
+  temporary document's ``codigo`` is ``md5(md5(datos) . unix_time)`` and ``extra`` is not part of
+  ``datos``, so two identical documents (the same basket to "Sin RUT" on the same day, common on a
+  sales peak) emitted in the same second would share a codigo, the second replacing the first — and
+  nothing in LibreDTE stops both emissions' generar from issuing it twice; a code of our own in the DTE
+  makes every temporary document distinct. And ``buscar``'s ``xml`` filter can then find facturas and
+  notes by it (it reads ``/EnvioDTE/...``; boletas are stored as ``EnvioBOLETA`` and never match).
+  LibreDTE's web form fills this field from the receptor's code, which the API does not: a merchant who
+  uses receptor codes in LibreDTE turns the option off. Without it, a shared codigo is still handled:
+  generar's answer carries the other emission's reference, so the document is left to it, ours is
+  looked up and emitted again only when it was not issued.
 
 What we send (the DTE the core prepared, in LibreDTE's JSON): ``Folio`` removed (LibreDTE assigns it;
 a number we sent would be honoured for users allowed to choose folios), ``FchEmis`` the emission's
@@ -56,6 +64,7 @@ Choices where the docs are silent (``config_spec``):
 - ``base_url``: ``https://libredte.cl`` unless a self-hosted Community Edition sets its own.
 - ``email_receptor`` (default off): generar's ``email``. The product e-mails the buyer itself; without
   ``email=0`` LibreDTE would follow the company's ``config_emision_email`` and e-mail too.
+- ``referencia_en_dte`` (default on): our reference in ``CdgIntRecep``, as explained above.
 - ``sii_intentos`` / ``sii_gzip``: generar's ``retry`` and ``gzip``; empty = the company's setting in
   LibreDTE (``0`` attempts = do not send to the SII).
 - The emisor RUT and the environment come from the connection (``_contribuyente_rut``,
@@ -70,13 +79,15 @@ the signed ``<DTE>`` is kept, as every biller's document XML is).
 
 Known limits: nothing in LibreDTE stops two concurrent generar of one temporary document, so a retry
 that runs while an earlier generar is still being processed by LibreDTE could issue twice (the
-pipeline waits for the attempt's lease and a backoff before retrying); the connection test cannot see
-whether a CAF has expired or a certificate is loaded — it says so.
+pipeline waits for the attempt's lease and a backoff before retrying; with ``referencia_en_dte`` off,
+two identical documents emitted in the same second by two workers are the same risk); the connection
+test cannot see whether a CAF has expired or a certificate is loaded — it says so.
 """
 from __future__ import annotations
 
 import copy
 import datetime
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -121,6 +132,7 @@ logger = logging.getLogger(__name__)
 
 HASH_LENGTH = 32
 EXTRA_KEY = "billmysales"
+CDG_INT_RECEP_LENGTH = 20  # DTE_v10 and EnvioBOLETA: Receptor/CdgIntRecep maxLength
 # Issued documents read one by one when looking for our reference; more candidates than this without
 # a match cannot be told apart safely.
 MAX_CANDIDATES = 50
@@ -136,6 +148,13 @@ def _valid_hash(value: str) -> str:
     if len(value) != HASH_LENGTH or any(ch.isspace() for ch in value):
         raise ValueError(_("debe tener exactamente 32 caracteres, sin espacios: cópielo desde su perfil de usuario en LibreDTE."))
     return value
+
+
+def internal_code(reference: str) -> str:
+    """Our reference in the 20 characters ``CdgIntRecep`` holds (a digest of it when it is longer)."""
+    if len(reference) <= CDG_INT_RECEP_LENGTH:
+        return reference
+    return "bms" + hashlib.sha1(reference.encode()).hexdigest()[:CDG_INT_RECEP_LENGTH - 3]
 
 
 def _int(value: Any) -> int | None:
@@ -229,6 +248,11 @@ class LibreDTEAdapter(BillerAdapter):
               help_text=_("https://libredte.cl, o la dirección de su LibreDTE Edición Comunidad.")),
         Field("email_receptor", _("LibreDTE envía el documento por correo al receptor"), BOOL, required=False,
               default=False, help_text=_("Desactivado: BillMySales envía el correo al comprador.")),
+        Field("referencia_en_dte", _("Referencia de BillMySales en el código interno del receptor"), BOOL,
+              required=False, default=True,
+              help_text=_("Escribe la referencia del documento en CdgIntRecep: LibreDTE distingue así dos documentos "
+                          "idénticos emitidos en el mismo segundo, y las facturas se pueden buscar por ella. Desactívelo "
+                          "si usa códigos de receptor en LibreDTE.")),
         Field("sii_intentos", _("Intentos de envío al SII"), INT, required=False, minimum=0, maximum=10,
               help_text=_("Vacío: lo configurado para la empresa en LibreDTE. 0: no enviar (se envía desde LibreDTE).")),
         Field("sii_gzip", _("Enviar el XML comprimido al SII"), CHOICE, required=False,
@@ -257,6 +281,9 @@ class LibreDTEAdapter(BillerAdapter):
     def _config(self, name: str) -> Any:
         return (self.connection.config or {}).get(name)
 
+    def _reference_in_dte(self) -> bool:
+        return self._config("referencia_en_dte") is not False
+
     # --- issue -----------------------------------------------------------------------------------
 
     def build_payload(self, request: IssueRequest, prepared: dict) -> Emitir:
@@ -267,6 +294,8 @@ class LibreDTEAdapter(BillerAdapter):
         }
         encabezado["Emisor"] = {"RUTEmisor": encabezado["Emisor"]["RUTEmisor"]}
         encabezado.pop("Totales", None)
+        if self._reference_in_dte():
+            encabezado["Receptor"].setdefault("CdgIntRecep", internal_code(request.reference))
         dte["LibreDTE"] = {"extra": {EXTRA_KEY: {"referencia": request.reference}}}
         tipo, total = self.expected(prepared)
         return Emitir(
@@ -331,8 +360,13 @@ class LibreDTEAdapter(BillerAdapter):
             return None
         owner = reference_of(answer)
         if owner is not None and owner != reference:
-            logger.warning("account=%s LibreDTE codigo %s was reused by %s: emitting %s again",
+            # Another emission's identical document replaced ours under the same codigo: what was issued is
+            # its document. Ours may have been issued by its call; only when it was not is it emitted again.
+            logger.warning("account=%s LibreDTE codigo %s was reused by %s (for %s)",
                            self.connection.account_id, data["codigo"], owner, reference)
+            found = self._find_issued(reference, data)
+            if found is not None:
+                return found
             checkpoint.save(codigo=None)
             return None
         issued = self._parse(answer)
@@ -394,7 +428,11 @@ class LibreDTEAdapter(BillerAdapter):
                 "total_desde": max(total - tolerance, 1), "total_hasta": total + tolerance, "limit": MAX_CANDIDATES + 1}
 
     def _find_issued(self, reference: str, data: dict) -> IssuedDocument | None:
-        rows = self.client.issued_search(self._filters(data))
+        filters = self._filters(data)
+        if self._reference_in_dte() and not is_boleta(int(data["dte"])):
+            # buscar's xml filter reads /EnvioDTE/...: it finds facturas and notes, never boletas.
+            filters["xml"] = {"Encabezado/Receptor/CdgIntRecep": internal_code(reference)}
+        rows = self.client.issued_search(filters)
         ours = []
         for row in rows[:MAX_CANDIDATES]:
             info = self.client.issued_info(_int(row.get("dte")), _int(row.get("folio")))

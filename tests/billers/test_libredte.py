@@ -493,18 +493,38 @@ def test_a_temporary_document_gone_with_nothing_issued_is_emitted_again(mock, ad
     assert body(mock.calls[3])["codigo"] == "f" * 32 and issued.folio == 143
 
 
-def test_a_codigo_another_emission_reused_is_not_claimed(mock, adapter):
-    # Two identical boletas emitted in the same second share LibreDTE's codigo; the other one's data
-    # replaced ours, so what generar issued carries its reference and is its document.
+def test_a_codigo_another_emission_reused_is_not_claimed(mock, account):
+    # With our code kept out of the DTE, two identical boletas emitted in the same second share LibreDTE's
+    # codigo; the other one's data replaced ours, so what generar issued carries its reference.
+    adapter = biller_adapter_for(make_connection(account, referencia_en_dte=False))
     add_emitir(mock)
     add_generar(mock, reference="bms-1-2-F1")
+    mock.add(responses.POST, BUSCAR, json=fixture("dte_emitidos_buscar_39"))
+    mock.add(responses.GET, f"{API}/dte_emitidos/info/39/143/{EMISOR}",
+             json=with_reference(fixture("dte_emitidos_info_39"), "bms-1-2-F1"))
     add_emitir(mock, codigo="e" * 32)
     add_generar(mock, folio=144)
 
     issued = adapter.issue(request_for(adapter), Checkpoint())
 
     assert issued.folio == 144
-    assert body(mock.calls[3])["codigo"] == "e" * 32
+    assert "CdgIntRecep" not in body(mock.calls[0])["Encabezado"]["Receptor"]
+    assert [path(call) for call in mock.calls] == [
+        "/api/dte/documentos/emitir", "/api/dte/documentos/generar", f"/api/dte/dte_emitidos/buscar/{EMISOR}",
+        f"/api/dte/dte_emitidos/info/39/143/{EMISOR}", "/api/dte/documentos/emitir", "/api/dte/documentos/generar"]
+    assert body(mock.calls[5])["codigo"] == "e" * 32
+
+
+def test_our_document_issued_by_the_other_emission_s_call_is_ours(mock, account):
+    adapter = biller_adapter_for(make_connection(account, referencia_en_dte=False))
+    add_emitir(mock)
+    add_generar(mock, reference="bms-1-2-F1", folio=144)
+    mock.add(responses.POST, BUSCAR, json=fixture("dte_emitidos_buscar_39"))
+    mock.add(responses.GET, f"{API}/dte_emitidos/info/39/143/{EMISOR}", json=fixture("dte_emitidos_info_39"))
+
+    issued = adapter.issue(request_for(adapter), Checkpoint())
+
+    assert issued.folio == 143 and len(mock.calls) == 4
 
 
 # --- find_by_reference ------------------------------------------------------------------------------------
@@ -751,6 +771,31 @@ def test_a_connection_without_a_usable_hash_is_refused_before_any_call(mock, acc
     with pytest.raises(RejectedBillerError) as caught:
         adapter.issue(request_for(adapter), Checkpoint())
     assert "hash de usuario" in caught.value.message and len(mock.calls) == 0
+
+
+def test_our_reference_goes_in_the_receptor_code_unless_turned_off(account):
+    adapter = biller_adapter_for(make_connection(account))
+    long_reference = "bms-12345-123456789-NC12"
+    sent = adapter.build_payload(request_for(adapter, reference=long_reference), adapter.check(boleta_sale(), fecha=FECHA))
+    code = sent.body["Encabezado"]["Receptor"]["CdgIntRecep"]
+    assert len(code) == 20 and code.startswith("bms") and code != long_reference[:20]
+    assert sent.body["LibreDTE"] == {"extra": {"billmysales": {"referencia": long_reference}}}
+    turned_off = biller_adapter_for(make_connection(account, referencia_en_dte=False))
+    sent = turned_off.build_payload(request_for(turned_off), turned_off.check(boleta_sale(), fecha=FECHA))
+    assert "CdgIntRecep" not in sent.body["Encabezado"]["Receptor"]
+
+
+def test_a_factura_is_looked_up_by_our_code_in_its_xml(mock, adapter):
+    mock.add(responses.POST, BUSCAR, json=fixture("dte_emitidos_buscar_33"))
+    mock.add(responses.GET, f"{API}/dte_emitidos/info/33/87/{EMISOR}", json=fixture("dte_emitidos_info_33"))
+    saved = {"dte": 33, "fecha": "2026-11-25", "receptor": 76086428, "total": 54990, "codigo": "c" * 32, "folio": None}
+
+    found = adapter.find_by_reference("bms-1-1-F1", Checkpoint(saved))
+
+    assert (found.tipo_dte, found.folio, found.sii_track_id) == (33, 87, "3658843314")
+    assert body(mock.calls[0]) == {"dte": 33, "fecha": "2026-11-25", "receptor": 76086428, "total_desde": 54441,
+                                   "total_hasta": 55539, "limit": MAX_CANDIDATES + 1,
+                                   "xml": {"Encabezado/Receptor/CdgIntRecep": "bms-1-1-F1"}}
 
 
 def test_the_emitted_document_leaves_libredte_to_number_date_and_total_it(adapter):
