@@ -274,7 +274,7 @@ class LibreDTEAdapter(BillerAdapter):
         if rut is None:
             raise RejectedBillerError(f"El RUT emisor de la conexión ({c.emisor_rut or 'vacío'}) no es un RUT válido.")
         return LibreDTEClient(
-            base_url=(c.config or {}).get("base_url") or DEFAULT_URL, api_hash=api_hash, emisor=_rut_number(rut),
+            base_url=(c.config or {}).get("base_url") or DEFAULT_URL, api_hash=api_hash, emisor_rut=rut,
             certificacion=c.is_certification,
         )
 

@@ -85,11 +85,13 @@ def extract_dte(xml: bytes) -> bytes:
 class LibreDTEClient(BillerHttpClient):
     vendor = "LibreDTE"
 
-    def __init__(self, *, base_url: str, api_hash: str, emisor: int, certificacion: bool):
+    def __init__(self, *, base_url: str, api_hash: str, emisor_rut: str, certificacion: bool):
+        """``emisor_rut`` with its DV ("76192083-9"); LibreDTE's paths and parameters take it without."""
         self.api = self.checked_url(base_url or DEFAULT_URL, "URL del servidor") + "/api"
         self.auth = ("X", api_hash)
-        self.emisor = emisor
-        self.context = {"_contribuyente_rut": emisor, "_contribuyente_certificacion": int(certificacion)}
+        self.rut = emisor_rut
+        self.emisor = int(emisor_rut.replace(".", "").split("-")[0])
+        self.context = {"_contribuyente_rut": self.emisor, "_contribuyente_certificacion": int(certificacion)}
 
     # --- errors ----------------------------------------------------------------------------------
 
@@ -98,7 +100,7 @@ class LibreDTEClient(BillerHttpClient):
         if status < 400 or status == 429:
             return super().checked(response)
         detail = libredte_message(response)
-        rut = f"RUT {self.emisor}"
+        rut = f"RUT {self.rut}"
         if status == 401:
             raise self.rejected_error(
                 f"LibreDTE no aceptó el hash de usuario ({detail}). Copie el hash desde su perfil de usuario en LibreDTE "
