@@ -240,8 +240,8 @@ class LibreDTEAdapter(BillerAdapter):
     })
     credentials_spec = (
         Field("api_hash", _("Hash de usuario de LibreDTE"), SECRET_TEXT, validators=(_valid_hash,),
-              help_text=_("En LibreDTE: menú de usuario → Perfil → \"Hash\" (32 caracteres). El usuario debe estar "
-                          "autorizado a emitir con la empresa.")),
+              help_text=_("El hash de 32 caracteres para la API que muestra su perfil de usuario en LibreDTE "
+                          "(/usuarios/perfil). El usuario debe estar autorizado a emitir con la empresa.")),
     )
     config_spec = (
         Field("base_url", _("URL del servidor LibreDTE"), URL, required=False, default=DEFAULT_URL,
