@@ -5,6 +5,7 @@ keys that do not work."""
 import base64
 import json
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -24,7 +25,11 @@ PUBLIC = "https://app.billmysales.cl"
 STORE = "https://tiendavalpo.cl"
 ORDERS = f"{STORE}/wp-json/wc/v3/orders"
 START, CALLBACK, RETURN = "/connect/woocommerce/", "/connect/woocommerce/callback/", "/connect/woocommerce/return/"
-KEY, SECRET = "ck_" + "7d1e4b9a0c" * 4, "cs_" + "3f5a8c2e6b" * 4
+FIXTURES = Path(__file__).resolve().parents[2] / "sources" / "woocommerce" / "fixtures"
+# The docs' "Example of JSON posted with the API Keys" (user_id an int there; WooCommerce echoes what we sent).
+DOCS_KEYS = (FIXTURES / "wc_auth_keys_callback.json").read_bytes()
+KEYS = json.loads(DOCS_KEYS)
+KEY, SECRET = KEYS["consumer_key"], KEYS["consumer_secret"]
 ORDER = {"id": 20934, "number": "20934", "status": "processing", "date_modified_gmt": "2026-11-20T14:03:40"}
 
 
@@ -54,8 +59,8 @@ def start(session_client, **form) -> tuple[ConnectAttempt, dict]:
 
 
 def keys_body(user_id: str, *, key=KEY, secret=SECRET, permissions="read_write") -> bytes:
-    """What ``WC_Auth::post_consumer_data`` sends: the docs' example shape, ``user_id`` echoed as sent."""
-    return json.dumps({"key_id": 14, "user_id": user_id, "consumer_key": key, "consumer_secret": secret,
+    """What ``WC_Auth::post_consumer_data`` sends: the docs' example, ``user_id`` echoed as we sent it."""
+    return json.dumps({**KEYS, "user_id": user_id, "consumer_key": key, "consumer_secret": secret,
                        "key_permissions": permissions}).encode()
 
 
@@ -179,6 +184,15 @@ def test_a_callback_with_an_unknown_user_id_is_refused_and_stores_nothing(sessio
     response = post_keys(woo, user_id)
 
     assert response.status_code == 400
+    assert not SourceConnection.objects.exists() and len(store.calls) == 0
+
+
+def test_the_docs_example_as_sent_names_no_attempt_of_ours(session_client, woo, store):
+    start(session_client)
+
+    response = woo.post(CALLBACK, DOCS_KEYS, content_type="application/json;charset=UTF-8")
+
+    assert response.status_code == 400 and "state desconocido" in response.json()["error"]
     assert not SourceConnection.objects.exists() and len(store.calls) == 0
 
 

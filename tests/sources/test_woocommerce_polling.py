@@ -305,6 +305,20 @@ def test_a_disabled_webhook_of_ours_is_reactivated_and_said(source, store):
     assert not any(call.request.url.endswith("/webhooks/9") for call in store.calls)
 
 
+def test_the_docs_shaped_webhook_list_with_one_of_ours_disabled(source, store):
+    hooks = fixture("webhooks_list_one_of_ours_disabled.json")
+    answer_orders(store, [])
+    answer_webhooks(store, hooks)
+    store.put(f"{WEBHOOKS}/143", json=dict(hooks[0], status="active"),
+              match=[matchers.json_params_matcher({"status": "active", "secret": WEBHOOK_SECRET})])
+
+    poll(source)
+
+    source.refresh_from_db()
+    assert "desactivó el webhook order.updated (n.º 143)" in source.status_message
+    assert [call.request.method for call in store.calls] == ["GET", "GET", "PUT"]  # the ERP's webhook is not ours
+
+
 def test_a_webhook_that_cannot_be_reactivated_is_said_too(source, store):
     answer_orders(store, [])
     answer_webhooks(store, [webhook(6, "order.updated", "disabled")])
