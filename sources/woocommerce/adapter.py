@@ -87,6 +87,7 @@ from ..base import (
     webhook_secrets,
     with_change_key,
 )
+from ..models import SourceConnection
 from ..webhooks import body_sha256
 from .client import PER_PAGE, AuthorizationHeaderDropped, OrderbyRefused, WooCommerceClient
 from .fields import DEFAULT_FIELD_MAPPING
@@ -223,8 +224,7 @@ class WooCommerceSource(StoreSource, OrderPoller, ConnectionTester, WebhookRegis
 
     def _reactivate(self, client: WooCommerceClient, disabled: list[dict]) -> str:
         """Re-activates disabled webhooks of ours and marks the connection "needs attention"; returns the message."""
-        from ..models import SourceConnection
-        from ..services import connection_status_set  # late: the registry imports this module
+        from ..services import connection_status_set  # late: sources.services imports the registry, which imports this
 
         secret = self._webhook_secret()
         reactivated, failed = [], []
@@ -287,8 +287,7 @@ class WooCommerceSource(StoreSource, OrderPoller, ConnectionTester, WebhookRegis
     # --- "Probar conexión" ---------------------------------------------------------------------------
 
     def test_connection(self) -> ConnectionReport:
-        from ..models import SourceConnection
-        from ..services import connection_status_set  # late: the registry imports this module
+        from ..services import connection_status_set  # late: sources.services imports the registry, which imports this
 
         api_label = _("API REST de WooCommerce")
         try:
