@@ -157,7 +157,10 @@ class MultivendeSource(SourceAdapter, OrderPoller, WebhookReceiver, DocumentWrit
             if start is None or end is None:
                 raise SourceRejectedError(f"Cursor de Multivende ilegible: {cursor!r}.")
         else:
-            start, end, page = since, until or timezone.now(), 1
+            # Whole seconds, as Multivende's filter reads them: the end rounded up so a change in the
+            # last second is not left for the next poll.
+            end = until or timezone.now()
+            start, end, page = since.replace(microsecond=0), end.replace(microsecond=0) + timedelta(seconds=bool(end.microsecond)), 1
         if start >= end:
             return PollBatch(orders=(), cursor={})
         client = self.client()

@@ -19,6 +19,8 @@ from sources.errors import SourceRejectedError, SourceTransientError
 from sources.models import SourceConnection
 from sources.multivende import ratelimit
 from sources.multivende.client import MultivendeClient, MultivendeOAuth
+from sources.registry import source_adapter_for
+from sources.services import source_connection_test
 from tests.sources.factories import SourceConnectionFactory
 
 FIXTURES = Path(__file__).resolve().parents[2] / "sources" / "multivende" / "fixtures"
@@ -216,8 +218,6 @@ def test_a_token_about_to_expire_is_renewed_before_the_call(api, account):
 
 @pytest.mark.django_db
 def test_the_adapter_shows_the_renewed_expiry_on_the_connection(api, account):
-    from sources.registry import source_adapter_for
-
     source = multivende_connection(account, access_token_expires_at=iso(timedelta(minutes=1)))
     source.config = {"authorization": {"merchant_id": MERCHANT, "merchant_name": "Comercializadora Andina SpA"}}
     source.save()
@@ -392,3 +392,62 @@ def test_without_redis_the_limit_is_kept_in_the_process(settings):
     assert ratelimit.reserve(f"m-{time.monotonic_ns()}") < 0.05
     settings.REDIS_URL = ""
     assert ratelimit.reserve(f"m-{time.monotonic_ns()}") < 0.05
+
+
+# --- "Probar conexión" ---------------------------------------------------------------------------
+
+
+def light_url() -> str:
+    return f"{BASE}/api/m/{MERCHANT}/checkouts/light/p/1"
+
+
+@pytest.mark.django_db
+def test_the_connection_test_checks_token_merchant_scopes_expiry_and_one_page(api, account):
+    source = multivende_connection(account)
+    source.config = {"provider": "billmysales", "emitter_id": "4d3c2b1a-0f9e-4d8c-b7a6-958473625140"}
+    source.save()
+    api.get(INFO_URL, json=fixture("info.json"))
+    api.get(light_url(), json=fixture("checkouts_light_page.json"))
+
+    report = source_connection_test(connection=source)
+
+    assert report.ok
+    items = {item.label: (item.ok, item.detail) for item in report.items}
+    assert items["Token de acceso"][0] is True and "se renueva solo" in items["Token de acceso"][1]
+    assert "la autorización caduca si no se usa hasta" in items["Token de acceso"][1]
+    assert items["Cuenta de Multivende"] == (True, f"Comercializadora Andina SpA ({MERCHANT}).")
+    assert items["Permisos"] == (True, "read:checkouts, write:checkouts.")
+    assert items["Lectura de ventas"] == (True, "3 ventas actualizadas en las últimas 2 horas.")
+    assert items["Documentos a Multivende"][0] is True
+    params = api.calls[1].request.params
+    start = datetime.strptime(params["_updated_at_from"], "%Y-%m-%d %H:%M:%S")
+    assert datetime.strptime(params["_updated_at_to"], "%Y-%m-%d %H:%M:%S") - start == timedelta(hours=2)
+
+
+@pytest.mark.django_db
+def test_the_connection_test_says_what_is_wrong(api, account):
+    source = multivende_connection(account)
+    api.get(INFO_URL, json={**fixture("info.json"), "MerchantId": "99999999-8888-4777-8666-555555555555",
+                            "Merchant": {"_id": "99999999-8888-4777-8666-555555555555", "name": "Otra"},
+                            "scopes": "read:checkouts"})
+    api.get(light_url(), status=400, json={"message": "El rango máximo permitido por consulta es de 2 horas"})
+
+    report = source_connection_test(connection=source)
+
+    assert not report.ok
+    items = {item.label: (item.ok, item.detail) for item in report.items}
+    assert items["Cuenta de Multivende"][0] is False and "vuelva a conectar" in items["Cuenta de Multivende"][1]
+    assert items["Permisos"] == (False, "Faltan permisos: write:checkouts. Vuelva a conectar y déjelos activados.")
+    assert items["Lectura de ventas"][0] is False and "HTTP 400" in items["Lectura de ventas"][1]
+    assert items["Documentos a Multivende"][0] is None and "provider" in items["Documentos a Multivende"][1]
+
+
+@pytest.mark.django_db
+def test_the_connection_test_of_a_refused_token_is_one_failed_item(api, account):
+    api.get(INFO_URL, status=401, json={"statusCode": 401, "message": "Unauthorized"})
+    api.post(TOKEN_URL, status=401, json={"statusCode": 401, "message": "Invalid refresh token"})
+
+    report = source_connection_test(connection=multivende_connection(account))
+
+    [item] = report.items
+    assert (item.label, item.ok) == ("Token de acceso", False) and "Invalid refresh token" in item.detail
