@@ -237,7 +237,7 @@ def woocommerce_connect_finish(*, account: Account, state: str, success: bool, s
             "Ajustes > Avanzado > API REST (descripción «%(app)s - API …») y vuelva a intentarlo.")
             % {"error": attempt.error, "app": APP_NAME})
     connection = attempt.connection
-    if connection is None:
+    if connection is None or outcome not in (VERIFIED, UNVERIFIED):
         return ConnectResult(False, _("La conexión no se completó; inténtelo de nuevo."))
     if outcome == UNVERIFIED:
         return _verify_again(attempt, connection)
