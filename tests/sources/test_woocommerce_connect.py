@@ -314,3 +314,13 @@ def test_reconnecting_a_connection_of_another_account_is_a_404(session_client, o
     theirs = SourceConnectionFactory(account=other_account, platform="woocommerce", store_url=STORE)
     assert session_client.post(START, {"connection": theirs.pk}).status_code == 404
     assert not ConnectAttempt.objects.exists()
+
+
+def test_a_callback_that_never_finished_is_not_shown_as_connected(session_client, account):
+    old = SourceConnectionFactory(account=account, platform="woocommerce", store_url=STORE)
+    session_client.post(START, {"connection": old.pk})
+    attempt = ConnectAttempt.objects.get(connection=old)
+    # The callback used the attempt and then failed before recording what came of the keys.
+    ConnectAttempt.objects.filter(pk=attempt.pk).update(used_at=timezone.now())
+
+    assert "La conexión no se completó" in come_back(session_client, attempt).content.decode()
