@@ -192,10 +192,11 @@ class ShopifySource(StoreSource, OrderPoller, WebhookRegistrar, ConnectionTester
         orders, left_to_webhooks = [], []
         for node in page.get("nodes") or []:
             if graphql_orders.nested_overflow(node):
-                node = client.order(node["id"]) or node
-                if graphql_orders.truncated(node):
+                full = client.order(node["id"])
+                if full is None or graphql_orders.truncated(full):
                     left_to_webhooks.append(node.get("name") or node.get("id"))
                     continue
+                node = full
             raw = graphql_orders.rest_order(node)
             key = self.change_key(raw)
             if key:

@@ -12,7 +12,7 @@ from sources.registry import SOURCE_ADAPTERS
 from sources.shopify.adapter import ShopifySource
 from sources.shopify.webhooks import ShopifyWebhookReader
 from tests.gateways.factories import GatewayFactory
-from tests.shared import SAMPLES_DIR
+from tests.shared import SAMPLES_DIR, needs_samples
 from tests.sources.contracts import StoreWebhookContract
 
 FIXTURES = Path(__file__).resolve().parents[2] / "sources" / "shopify" / "fixtures"
@@ -312,3 +312,18 @@ def test_a_shop_that_reads_the_rut_from_the_checkout_field_takes_its_orders_from
 
     assert response.status_code == 200 and "próxima consulta" in response.json()["ignored"]
     assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.shared
+@needs_samples
+@pytest.mark.parametrize("name", ["shopify_order_shopify_python_api_fixture.json", "shopify_order_docs_example_with_refunds.json"])
+def test_shopify_s_own_samples_get_the_change_key_of_their_version(name):
+    sample = json.loads((SAMPLES_DIR / name).read_text())
+    # The REST envelope and the bare webhook body name the same version: id and updated_at as a UTC instant.
+    assert ShopifySource.change_key(sample) == ShopifySource.change_key(sample["order"]) == "order:450789469@2008-01-10T16:00:00Z"
+
+
+@pytest.mark.parametrize("body", [{"id": 1}, {"id": 1, "updated_at": "ayer"}, {"id": 1, "updated_at": "2026-11-20T10:14:09"},
+                                  {"id": True, "updated_at": "2026-11-20T10:14:09-03:00"}, {"updated_at": "2026-11-20T10:14:09-03:00"}])
+def test_a_body_that_does_not_say_its_version_has_no_change_key(body):
+    assert ShopifySource.change_key(body) is None
