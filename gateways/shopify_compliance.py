@@ -3,7 +3,7 @@
 
 One address for the app (declared as the app's compliance webhooks URL, not per shop): a JSON POST
 signed like every Shopify webhook (``X-Shopify-Hmac-Sha256``, base64 HMAC-SHA256 of the raw body with
-the app's client secret), answered 401 when the signature is missing or wrong, 200 once handled.
+the app's client secret, or the previous one during a rotation), answered 401 when the signature is missing or wrong, 200 once handled.
 
 What each does with the data this product holds for the shop's connections (orders, the raw bodies
 Shopify sent, the decisions taken on them):
@@ -33,7 +33,6 @@ import hmac
 import json
 import logging
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.http import JsonResponse
@@ -45,7 +44,7 @@ from django.views.decorators.http import require_POST
 from accounts.services import Actor, audit_log_record
 from sources.models import SourceConnection
 from sources.services import connection_status_set
-from sources.shopify.client import SHOP_DOMAIN
+from sources.shopify.client import SHOP_DOMAIN, app_secrets
 from sources.shopify.webhooks import SIGNATURE_HEADER, TOPIC_HEADER
 from sources.webhooks import hmac_sha256_base64
 
@@ -186,9 +185,9 @@ HANDLERS = {"customers/data_request": customers_data_request, "customers/redact"
 @csrf_exempt
 @require_POST
 def shopify_compliance_webhook(request):
-    secret = settings.BMS_SHOPIFY_CLIENT_SECRET
     given = request.headers.get(SIGNATURE_HEADER, "")
-    if not secret or not given or not hmac.compare_digest(given.encode(), hmac_sha256_base64(request.body, secret).encode()):
+    if not given or not any(hmac.compare_digest(given.encode(), hmac_sha256_base64(request.body, secret).encode())
+                            for secret in app_secrets()):
         logger.warning("shopify compliance webhook with a missing or wrong signature refused")
         return JsonResponse({"error": "Firma de webhook inválida."}, status=401)
     topic = request.headers.get(TOPIC_HEADER, "")

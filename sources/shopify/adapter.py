@@ -68,7 +68,7 @@ from ..base import (
 )
 from ..models import SourceConnection
 from . import graphql_orders
-from .client import ShopifyClient
+from .client import ShopifyClient, app_secrets
 from .fields import DEFAULT_FIELD_MAPPING
 from .orders import parse_order
 from .samples import sample_order
@@ -87,10 +87,7 @@ def installed_by_app(connection) -> bool:
 
 
 def shopify_webhook_secrets(connection) -> list[str]:
-    secrets = webhook_secrets(connection)
-    if installed_by_app(connection) and settings.BMS_SHOPIFY_CLIENT_SECRET:
-        secrets.append(settings.BMS_SHOPIFY_CLIENT_SECRET)
-    return secrets
+    return webhook_secrets(connection) + (app_secrets() if installed_by_app(connection) else [])
 
 
 def _utc_second(value) -> str | None:

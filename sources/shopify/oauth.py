@@ -30,7 +30,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from .client import SHOP_DOMAIN, shop_base_url
+from .client import SHOP_DOMAIN, app_secrets, shop_base_url
 
 HMAC_TOLERANCE_SECONDS = 90
 ADMIN_STORE = re.compile(r"admin\.shopify\.com/store/(?P<name>[a-z0-9][a-z0-9-]*)/?")
@@ -77,13 +77,13 @@ def query_hmac(params, secret: str) -> str:
 
 def verified_shop(params, *, now: float | None = None) -> str:
     """The shop a signed request from Shopify names, or ``InstallRefused`` saying what is wrong."""
-    secret = settings.BMS_SHOPIFY_CLIENT_SECRET
-    if not secret:
+    secrets = app_secrets()
+    if not secrets:
         raise InstallRefused(_("La app de Shopify no está configurada en este servidor."))
     given = params.get("hmac") or ""
     if not given:
         raise InstallRefused(_("La solicitud no trae la firma (hmac) de Shopify."))
-    if not hmac.compare_digest(given.encode(), query_hmac(params, secret).encode()):
+    if not any(hmac.compare_digest(given.encode(), query_hmac(params, secret).encode()) for secret in secrets):
         raise InstallRefused(_("La firma (hmac) de la solicitud no es de Shopify."))
     timestamp = params.get("timestamp") or ""
     if not timestamp.isdigit():

@@ -152,3 +152,9 @@ def test_shop_redact_erases_every_order_and_the_tokens_and_disconnects(client, g
 def test_a_signed_request_we_cannot_act_on(client, issued, topic, body, status):
     response = send(client, topic, body)
     assert response.status_code == status
+
+
+def test_the_previous_app_secret_is_accepted_during_a_rotation(client, issued, settings):
+    settings.BMS_SHOPIFY_CLIENT_SECRET = "shpss_rotated_new_secret"
+    settings.BMS_SHOPIFY_PREVIOUS_CLIENT_SECRET = SECRET
+    assert send(client, "customers/redact", REDACT).status_code == 200

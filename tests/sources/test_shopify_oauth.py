@@ -174,6 +174,16 @@ def test_callback_signed_with_another_secret_is_refused(session_client, shopify)
     assert not SourceConnection.objects.exists()
 
 
+def test_callback_signed_with_the_previous_secret_during_a_rotation_is_accepted(session_client, shopify, settings):
+    settings.BMS_SHOPIFY_PREVIOUS_CLIENT_SECRET = SECRET
+    settings.BMS_SHOPIFY_CLIENT_SECRET = "bms-client-secret-rotated"
+    state = start(session_client)
+    shopify.post(TOKEN_URL, json=TOKEN_ANSWER)
+    session_client.get("/connect/shopify/callback/", callback_params(state))
+    assert SourceConnection.objects.count() == 1
+    assert json.loads(shopify.calls[0].request.body)["client_secret"] == "bms-client-secret-rotated"
+
+
 def test_callback_with_a_state_we_never_issued_is_refused(session_client, shopify):
     start(session_client)
     response = session_client.get("/connect/shopify/callback/", callback_params("forged-state"))

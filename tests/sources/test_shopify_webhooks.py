@@ -327,3 +327,10 @@ def test_shopify_s_own_samples_get_the_change_key_of_their_version(name):
                                   {"id": True, "updated_at": "2026-11-20T10:14:09-03:00"}, {"updated_at": "2026-11-20T10:14:09-03:00"}])
 def test_a_body_that_does_not_say_its_version_has_no_change_key(body):
     assert ShopifySource.change_key(body) is None
+
+
+def test_the_previous_app_secret_is_accepted_during_a_rotation(app_gateway, client, settings):
+    settings.BMS_SHOPIFY_CLIENT_SECRET = "shpss_rotated_new_secret"
+    settings.BMS_SHOPIFY_PREVIOUS_CLIENT_SECRET = APP_SECRET
+    assert deliver(client, app_gateway, PAID_BODY, secret=APP_SECRET).status_code == 200
+    assert deliver(client, app_gateway, PAID_BODY, secret="shpss_rotated_new_secret", webhook_id="w-new").status_code == 200
