@@ -124,6 +124,13 @@ def credentials_refresh(
             Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lt=now)
         ).update(refresh_lease_until=now + timedelta(seconds=lease_seconds))
         if taken:
+            # Another worker may have saved fresh tokens between the read above and this lease: read them
+            # again under the lease, or a rotated refresh token would be spent twice.
+            connection.refresh_from_db(fields=["credentials", "refresh_lease_until", "status"])
+            if not needs_refresh(connection.credentials or {}):
+                SourceConnection.objects.filter(pk=connection.pk).update(refresh_lease_until=None)
+                connection.refresh_lease_until = None
+                return connection
             break
         if time.monotonic() > deadline:
             raise SourceTransientError(_("Otra tarea está renovando el acceso a la tienda; se reintentará."))

@@ -451,3 +451,27 @@ def test_the_connection_test_of_a_refused_token_is_one_failed_item(api, account)
 
     [item] = report.items
     assert (item.label, item.ok) == ("Token de acceso", False) and "Invalid refresh token" in item.detail
+
+
+@pytest.mark.django_db
+def test_tokens_saved_by_another_worker_just_before_the_lease_are_not_renewed_again(account):
+    """The race the thread test can hit: this worker reads the old tokens, another saves fresh ones and
+    frees its lease, then this worker takes the lease. It must read again, not spend the rotated token."""
+    from sources.services import credentials_refresh
+
+    source = multivende_connection(account, access_token_expires_at=iso(timedelta(minutes=1)))
+    checks, refreshes = [], []
+
+    def needs_refresh(stored: dict) -> bool:
+        checks.append(stored["access_token"])
+        if len(checks) == 1:  # another worker finishes its renewal right after this read
+            SourceConnection.objects.filter(pk=source.pk).update(credentials=credentials(access_token="at-2", refresh_token="rt-2"))
+            return True
+        return stored["access_token"] == "at-1"
+
+    fresh = credentials_refresh(connection=source, needs_refresh=needs_refresh, refresh=refreshes.append)
+
+    assert refreshes == [] and checks == ["at-1", "at-2"]
+    assert fresh.credentials["refresh_token"] == "rt-2" and fresh.refresh_lease_until is None
+    source.refresh_from_db()
+    assert source.refresh_lease_until is None  # the lease taken for nothing is given back
