@@ -52,6 +52,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -333,8 +334,6 @@ def _expiry_text(credentials: dict) -> str:
 
 
 def _scopes_item(granted) -> CheckItem:
-    from django.conf import settings
-
     label = str(_("Permisos"))
     if not granted:
         return CheckItem(label, None, "Multivende no informó los permisos otorgados.")
