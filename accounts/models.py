@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class UserManager(BaseUserManager):
@@ -55,10 +56,10 @@ class Account(models.Model):
 
 
 class Role(models.TextChoices):
-    OWNER = "owner", "Owner"
-    ADMIN = "admin", "Admin"
-    SUPPORT = "support", "Support"
-    VIEWER = "viewer", "Viewer"
+    OWNER = "owner", _("Dueño")
+    ADMIN = "admin", _("Administrador")
+    SUPPORT = "support", _("Soporte")
+    VIEWER = "viewer", _("Solo lectura")
 
 
 # Roles allowed to change things; viewers only read.
@@ -81,8 +82,8 @@ class Membership(models.Model):
 
 
 class ApiKeyScope(models.TextChoices):
-    READ = "read", "Read"
-    WRITE = "write", "Read and write"
+    READ = "read", _("Lectura")
+    WRITE = "write", _("Lectura y escritura")
 
 
 API_KEY_PREFIX_LEN = 8
@@ -177,3 +178,28 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"
+
+
+class Invitation(models.Model):
+    """An invitation to join an account with a role, sent by email; the token is shown only in the email
+    (stored hashed), expires, and is accepted once by whoever signs in with the invited address."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "-created_at"], name="invitation_account")]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.account} ({self.role})"
+
+    @property
+    def pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()

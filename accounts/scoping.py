@@ -10,7 +10,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 from rest_framework import permissions, viewsets
-from rest_framework.exceptions import NotAuthenticated
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, PermissionDenied
 from rest_framework.response import Response
 
 from . import idempotency
@@ -72,8 +72,14 @@ class AccountScopedViewSet(viewsets.GenericViewSet):
     def account(self) -> Account:
         account, _role, _support = request_account(self.request)
         if account is None:
-            raise NotAuthenticated("No account selected.")
+            raise NotAuthenticated(_("No hay una cuenta seleccionada."))
         return account
+
+    def require_admin(self) -> None:
+        """Writes of account settings (members, invitations) are for owners and admins."""
+        _account, role, _support = request_account(self.request)
+        if role not in ADMIN_ROLES:
+            raise PermissionDenied(_("Solo dueños y administradores pueden hacer eso."))
 
     @property
     def actor(self):
@@ -90,12 +96,34 @@ class AccountScopedViewSet(viewsets.GenericViewSet):
         raise NotImplementedError
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            # The schema generator asks for the model without a request account.
+            return self.scoped_queryset().none()
         return self.scoped_queryset().filter(**{self.account_field: self.account})
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
         context["account"] = self.account if self.request and self.request.user.is_authenticated else None
         return context
+
+    # --- Throttling before permissions, so calls without valid credentials are limited per IP too -------
+
+    def perform_authentication(self, request):
+        try:
+            super().perform_authentication(request)
+        except AuthenticationFailed:
+            self.check_throttles(request)
+            raise
+
+    def check_permissions(self, request):
+        self.check_throttles(request)
+        super().check_permissions(request)
+
+    def check_throttles(self, request):
+        if getattr(request, "_throttled_once", False):
+            return
+        request._throttled_once = True
+        super().check_throttles(request)
 
     # --- Idempotency-Key on POSTs (see accounts.idempotency) --------------------------------------
 

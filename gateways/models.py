@@ -97,6 +97,8 @@ class Order(TenantModel):
     currency = models.CharField(max_length=3, blank=True)
     buyer_name = models.CharField(max_length=200, blank=True)
     buyer_email = models.CharField(max_length=254, blank=True)
+    # The buyer's RUT as the rules read it (empty for a boleta to consumidor final): searchable.
+    buyer_rut = models.CharField(max_length=12, blank=True)
     raw = models.JSONField(default=dict)
     decision = models.JSONField(default=dict, blank=True)
     is_test = models.BooleanField(default=False)
@@ -110,6 +112,10 @@ class Order(TenantModel):
         indexes = [
             models.Index(fields=["account", "-id"], name="order_account_keyset"),
             models.Index(fields=["account", "status", "-id"], name="order_account_status"),
+            models.Index(fields=["account", "gateway", "-id"], name="order_account_gateway"),
+            models.Index(fields=["account", "number"], name="order_account_number"),
+            models.Index(fields=["account", "buyer_rut"], name="order_account_rut"),
+            models.Index(fields=["account", "buyer_email"], name="order_account_email"),
             models.Index(fields=["status", "updated_at"], name="order_sweeper"),
         ]
 
@@ -208,6 +214,7 @@ class Document(TenantModel):
         constraints = [models.UniqueConstraint(fields=["order", "kind", "sequence"], name="unique_document_sequence")]
         indexes = [
             models.Index(fields=["account", "-id"], name="document_account_keyset"),
+            models.Index(fields=["account", "folio"], name="document_account_folio"),
             models.Index(fields=["sii_status", "sii_checked_at"], name="document_sii_pending"),
         ]
 

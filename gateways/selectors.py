@@ -1,8 +1,9 @@
 """Reads of the pipeline. Functions that return rows take the account; the viewsets' scoped base
 applies it to the base querysets defined here."""
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.models import Account
+from rules.engine_fields import RUT_LIKE, parse_rut
 
 from .models import Document, Emission, Gateway, InboundEvent, Order
 
@@ -74,3 +75,21 @@ def masked_payload(value):
 
 def document_filename(*, document: Document, extension: str) -> str:
     return f"DTE_T{document.tipo_dte}_F{document.folio}.{extension}"
+
+
+def order_search(queryset: QuerySet[Order], text: str, *, account: Account) -> QuerySet[Order]:
+    """Orders matching what a person types: an order number (with or without #), an external id, a folio,
+    a RUT or an email. Each branch is an indexed equality on the account's rows, never a scan."""
+    text = text.strip()
+    if not text:
+        return queryset
+    if "@" in text:
+        return queryset.filter(buyer_email__iexact=text)
+    rut = parse_rut(text) if RUT_LIKE.fullmatch(text) and not text.lstrip("#").isdigit() else None
+    if rut is not None:
+        return queryset.filter(buyer_rut=rut.canonical)
+    number = text.lstrip("#")
+    matches = Q(number=text) | Q(number=f"#{number}") | Q(number=number) | Q(external_id=text)
+    if number.isdigit() and len(number) <= 18:
+        matches |= Q(pk__in=Document.objects.filter(account=account, folio=int(number)).values("order_id"))
+    return queryset.filter(matches)

@@ -295,7 +295,7 @@ def _handler_for(simulator: Simulator) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections, as with real vendors
         server_version = f"{simulator.name}-simulator"
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args) -> None:
             pass
 
         def _handle(self) -> None:

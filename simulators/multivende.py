@@ -79,7 +79,7 @@ import secrets
 import time
 import uuid
 from collections import defaultdict, deque
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -105,7 +105,7 @@ def _error(status: int, message: str) -> HttpError:
 
 def _iso(moment: datetime) -> str:
     """Multivende's timestamps: UTC with milliseconds, ``2026-11-20T13:07:44.905Z``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _b64url(data: bytes) -> str:
@@ -117,7 +117,7 @@ def _parse_window(value: str | None, name: str) -> datetime | None:
         return None
     for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
         try:
-            return datetime.strptime(value.strip(), pattern).replace(tzinfo=timezone.utc)
+            return datetime.strptime(value.strip(), pattern).replace(tzinfo=UTC)
         except ValueError:
             continue
     raise _error(400, f"{name} debe tener el formato 'YYYY-mm-dd hh:mm:ss' (UTC)")
@@ -231,7 +231,7 @@ class MultivendeSimulator(Simulator):
         raise _error(400, "grant_type no soportado")
 
     def _issue(self, merchant_id: str, scopes: str) -> dict:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         expires = now + timedelta(seconds=self.settings["access_lifetime"])
         refresh_expires = now + timedelta(seconds=self.settings["refresh_lifetime"])
         header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
@@ -296,7 +296,7 @@ class MultivendeSimulator(Simulator):
             end = _parse_window(request.arg(f"_{field}_to"), f"_{field}_to")
             if start is None and end is None:
                 continue
-            end = end or datetime.now(timezone.utc)
+            end = end or datetime.now(UTC)
             start = start or end - timedelta(hours=self.settings["max_range_hours"])
             if end - start > timedelta(hours=self.settings["max_range_hours"]) or end < start:
                 raise _error(400, f"El rango máximo permitido por consulta es de {self.settings['max_range_hours']} "
@@ -354,7 +354,7 @@ class MultivendeSimulator(Simulator):
             checkout = self._checkout(request, token)
             if body["ClientId"] != checkout["Client"]["_id"]:
                 raise _error(400, "ClientId no corresponde al cliente de la venta")
-            now = _iso(datetime.now(timezone.utc))
+            now = _iso(datetime.now(UTC))
             document = {"_id": str(uuid.uuid4()), "status": "created", "ClientId": body["ClientId"],
                         "id": str(body["id"]), "emissionDate": body["emissionDate"],
                         "ElectronicBillingDocumentEmitterId": body["ElectronicBillingDocumentEmitterId"],
@@ -385,7 +385,7 @@ class MultivendeSimulator(Simulator):
             stored = {"_id": file_id, "name": filename, "size": len(content),
                       "sha256": hashlib.sha256(content).hexdigest(), "synchronizationStatus": "pending",
                       "url": f"https://multivende-documents.s3.amazonaws.com/{document['MerchantId']}/{file_id}.pdf",
-                      "ElectronicBillingDocumentId": document["_id"], "createdAt": _iso(datetime.now(timezone.utc))}
+                      "ElectronicBillingDocumentId": document["_id"], "createdAt": _iso(datetime.now(UTC))}
             document["ElectronicBillingDocumentFiles"].append(stored)
             document["status"] = "uploaded"
             return Response(200, stored)
@@ -560,7 +560,7 @@ class MultivendeSimulator(Simulator):
         merchant_id = body.get("merchant_id", self.merchant_id)
         if merchant_id not in self.merchants:
             return Response(400, {"error": "unknown merchant_id"})
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         updated_at = datetime.fromisoformat(body["updated_at"]) if body.get("updated_at") else now
         sold_at = datetime.fromisoformat(body["sold_at"]) if body.get("sold_at") else updated_at - timedelta(minutes=8)
         created = []
@@ -590,7 +590,7 @@ class MultivendeSimulator(Simulator):
             else:
                 checkout.update(body.get("checkout") or {})
             updated = datetime.fromisoformat(body["updated_at"]) if body.get("updated_at") \
-                else datetime.now(timezone.utc)
+                else datetime.now(UTC)
             checkout["updatedAt"] = _iso(updated)
             planned = self._hints([checkout])
             answer = json.loads(json.dumps(checkout))

@@ -111,13 +111,14 @@ import hashlib
 import hmac
 import itertools
 import json
+import operator
 import random
 import re
 import secrets
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -190,7 +191,7 @@ def _utc(value: str | None) -> str | None:
     """A REST timestamp (shop-local, with offset) as the GraphQL ``DateTime`` (UTC, ``Z``)."""
     if not value:
         return None
-    return datetime.fromisoformat(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _local(moment: datetime) -> str:
@@ -619,12 +620,12 @@ class ShopifySimulator(Simulator):
     def _visible_orders(self, shop: Shop, info) -> list[dict]:
         orders = list(shop.orders.values())
         if "read_all_orders" not in info.context["scopes"]:
-            cutoff = datetime.now(timezone.utc) - timedelta(days=VISIBLE_DAYS)
+            cutoff = datetime.now(UTC) - timedelta(days=VISIBLE_DAYS)
             orders = [o for o in orders if datetime.fromisoformat(o["created_at"]) >= cutoff]
         return orders
 
     def _orders(self, shop: Shop, info, first=None, after=None, last=None, before=None, query=None, reverse=False,
-                savedSearchId=None, sortKey="PROCESSED_AT"):  # noqa: N803 - GraphQL argument names
+                savedSearchId=None, sortKey="PROCESSED_AT"):
         self._require(info, "read_orders")
         orders = self._visible_orders(shop, info)
         if query:
@@ -697,7 +698,7 @@ class ShopifySimulator(Simulator):
             "taxLines": [self._gql_tax(t, currency) for t in order["tax_lines"]],
             "lineItems": lambda info, **args: connection(list(lines.values()), lambda i: (i["_id"], i["_id"]),
                                                          None, **args),
-            "shippingLines": lambda info, includeRemovals=False, **args: connection(  # noqa: N803
+            "shippingLines": lambda info, includeRemovals=False, **args: connection(
                 shipping, lambda s: (s["_id"], s["_id"]), None, **args),
             "shippingLine": shipping[0] if shipping else None,
             "discountApplications": lambda info, **args: connection(
@@ -710,7 +711,7 @@ class ShopifySimulator(Simulator):
             "refunds": lambda info, first=None: [self._gql_refund(r, order, lines) for r in order["refunds"]][:first],
             "transactions": lambda info, first=None: [self._gql_transaction(t, currency)
                                                       for t in extra["transactions"]][:first],
-            "localizedFields": lambda info, countryCodes=None, purposes=None, **args: connection(  # noqa: N803
+            "localizedFields": lambda info, countryCodes=None, purposes=None, **args: connection(
                 [f for f in extra["localized_fields"] if (not countryCodes or f["countryCode"] in countryCodes)
                  and (not purposes or f["purpose"] in purposes)],
                 lambda f: (f["key"], f["key"]), None, **args),
@@ -892,7 +893,7 @@ class ShopifySimulator(Simulator):
                 "elementIndex": index}
 
     def _write_metafield(self, shop: Shop, order_id: int, namespace: str, key: str, value: str, kind: str) -> dict:
-        now = _local(datetime.now(timezone.utc))
+        now = _local(datetime.now(UTC))
         store = shop.extras[order_id]["metafields"]
         current = store.get((namespace, key))
         metafield = current or {"id": self._next_id(26_000_000_000), "namespace": namespace, "key": key,
@@ -947,7 +948,7 @@ class ShopifySimulator(Simulator):
 
     # --- webhook subscriptions -------------------------------------------------------------------
 
-    def _subscriptions(self, shop: Shop, info, topics=None, uri=None, callbackUrl=None, format=None,  # noqa: A002,N803
+    def _subscriptions(self, shop: Shop, info, topics=None, uri=None, callbackUrl=None, format=None,
                        query=None, **args):
         subscriptions = [s for s in shop.subscriptions.values()
                          if (not topics or s["topic"] in topics) and (uri is None or s["uri"] == uri)
@@ -971,7 +972,7 @@ class ShopifySimulator(Simulator):
         errors = self._subscription_errors(shop, topic, uri, info.context["scopes"], None)
         if errors:
             return {"webhookSubscription": None, "userErrors": errors}
-        now = _local(datetime.now(timezone.utc))
+        now = _local(datetime.now(UTC))
         subscription = {"id": self._next_id(1_400_000_000_000), "topic": topic, "uri": uri,
                         "format": spec.get("format") or "JSON", "include_fields": spec.get("includeFields") or [],
                         "metafield_namespaces": spec.get("metafieldNamespaces") or [], "filter": spec.get("filter"),
@@ -1004,7 +1005,7 @@ class ShopifySimulator(Simulator):
         errors = self._subscription_errors(shop, subscription["topic"], uri, {"read_orders"}, subscription["id"])
         if errors:
             return {"webhookSubscription": None, "userErrors": errors}
-        subscription.update(uri=uri, updated_at=_local(datetime.now(timezone.utc)))
+        subscription.update(uri=uri, updated_at=_local(datetime.now(UTC)))
         for name, key in (("format", "format"), ("includeFields", "include_fields"),
                           ("metafieldNamespaces", "metafield_namespaces"), ("filter", "filter")):
             if spec.get(name) is not None:
@@ -1176,7 +1177,7 @@ class ShopifySimulator(Simulator):
     def _plan(self, shop: Shop, topic: str, payload: dict) -> list[dict]:
         """The deliveries one event makes (built under the lock, sent after it is released)."""
         event_id = str(uuid.uuid4())
-        triggered = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        triggered = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         planned = []
         for target in self._targets(shop, topic):
             body_data = {k: v for k, v in payload.items() if k in target["include_fields"]} \
@@ -1264,7 +1265,7 @@ class ShopifySimulator(Simulator):
     def _create_orders(self, shop: Shop, body: dict) -> Response:
         count = int(body.get("count", 1))
         financial_status = body.get("financial_status", "paid")
-        created = datetime.fromisoformat(body["created_at"]) if body.get("created_at") else datetime.now(timezone.utc)
+        created = datetime.fromisoformat(body["created_at"]) if body.get("created_at") else datetime.now(UTC)
         planned, created_orders = [], []
         with self.lock:
             for _ in range(count):
@@ -1280,7 +1281,7 @@ class ShopifySimulator(Simulator):
         return Response(201, {"orders": created_orders, "deliveries": deliveries})
 
     def _change_order(self, shop: Shop, order_id: int, change: str, body: dict) -> Response:
-        stamp = _local(datetime.now(timezone.utc))
+        stamp = _local(datetime.now(UTC))
         with self.lock:
             order = shop.orders.get(order_id)
             if order is None:
@@ -1364,7 +1365,7 @@ class ShopifySimulator(Simulator):
                 "domain": shop.domain, "province": "Región Metropolitana", "country": "CL",
                 "address1": "Av. Providencia 1208",
                 "zip": "7500000", "city": "Providencia", "source": None, "phone": "+56 2 2345 6789",
-                "created_at": "2025-03-04T11:20:00-03:00", "updated_at": _local(datetime.now(timezone.utc)),
+                "created_at": "2025-03-04T11:20:00-03:00", "updated_at": _local(datetime.now(UTC)),
                 "customer_email": f"contacto@{shop.name}.cl", "currency": "CLP", "country_code": "CL",
                 "country_name": "Chile", "timezone": "(GMT-03:00) America/Santiago",
                 "iana_timezone": "America/Santiago",
@@ -1389,7 +1390,7 @@ class ShopifySimulator(Simulator):
                                data_request={"id": self._next_id(9_000)})
             elif topic == "customers/redact":
                 payload.update(customer=who, orders_to_redact=[o["id"] for o in orders])
-            triggered = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            triggered = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             planned = [self._signed(shop, topic, self.app.compliance_url, shopify_json(payload), str(uuid.uuid4()),
                                     triggered)]
         return Response(200, {"payload": payload, "deliveries": self._send(planned)})
@@ -1509,7 +1510,7 @@ def validate_metafield(namespace: str, key: str, value: str, kind: str | None) -
 
 
 def _order_datetime(field_name: str):
-    return lambda o: datetime.fromisoformat(o[field_name]).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return lambda o: datetime.fromisoformat(o[field_name]).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 ORDER_SORT_KEYS = {
@@ -1561,10 +1562,8 @@ def parse_order_search(query: str) -> tuple[list, list[dict]]:
                       "any": lambda o: True}
             predicate = states.get(value.lower())
         elif name == "id" and value.isdigit():
-            number = int(value)
-            predicate = {">": lambda o: o["id"] > number, ">=": lambda o: o["id"] >= number,
-                         "<": lambda o: o["id"] < number, "<=": lambda o: o["id"] <= number,
-                         "": lambda o: o["id"] == number}[op]
+            compare = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "": operator.eq}[op]
+            predicate = (lambda c, n: lambda o: c(o["id"], n))(compare, int(value))
         elif name == "name":
             predicate = (lambda v: lambda o: o["name"].lstrip("#") == v.lstrip("#"))(value)
         if predicate is None:

@@ -231,7 +231,7 @@ class WebFacturaSimulator(Simulator):
             computed = getattr(doc.totales, attribute) or 0
             if _int(declared.get(tag)) != computed:
                 problems.append(f"{tag} declarado {_int(declared.get(tag))}, calculado {computed}")
-        for n, (given, line) in enumerate(zip(detalles, doc.detalle), start=1):
+        for n, (given, line) in enumerate(zip(detalles, doc.detalle, strict=False), start=1):
             if given.get("MontoItem") not in (None, "") and _int(given["MontoItem"]) != line.monto_item:
                 problems.append(f"línea {n}: MontoItem declarado {given['MontoItem']}, calculado {line.monto_item}")
         return problems

@@ -90,7 +90,7 @@ import json
 import random
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -234,7 +234,7 @@ class WooCommerceSimulator(Simulator):
                 self.auth_log.append({"app_name": data["app_name"], "user_id": data["user_id"], "result": "denied"})
             return self._redirect(return_url, success=0, user_id=data["user_id"])
         with self.lock:
-            key = self._create_key(f"{data['app_name'][:170]} - API ({datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S})",
+            key = self._create_key(f"{data['app_name'][:170]} - API ({datetime.now(UTC):%Y-%m-%d %H:%M:%S})",
                                    data["scope"])
         consumer_data = {"key_id": key["key_id"], "user_id": data["user_id"], "consumer_key": key["consumer_key"],
                          "consumer_secret": key["consumer_secret"], "key_permissions": key["permissions"]}
@@ -325,7 +325,7 @@ class WooCommerceSimulator(Simulator):
                                         ("modified_after", "date_modified", True),
                                         ("modified_before", "date_modified", False)):
                 if args[name] is not None:
-                    bound = args[name].astimezone(timezone.utc if gmt else SITE_TZ).replace(tzinfo=None)
+                    bound = args[name].astimezone(UTC if gmt else SITE_TZ).replace(tzinfo=None)
                     key = column + "_gmt" if gmt else column
                     orders = [o for o in orders if (datetime.fromisoformat(o[key]) > bound if after
                                                     else datetime.fromisoformat(o[key]) < bound)]
@@ -383,7 +383,7 @@ class WooCommerceSimulator(Simulator):
                 except ValueError:
                     raise _invalid_param(name, "Invalid date.", "rest_invalid_date") from None
                 if moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=timezone.utc if args["dates_are_gmt"] else SITE_TZ)
+                    moment = moment.replace(tzinfo=UTC if args["dates_are_gmt"] else SITE_TZ)
                 args[name] = moment
         args["include"] = {int(i) for v in request.query.get("include", []) for i in v.split(",") if i.isdigit()}
         return args
@@ -434,7 +434,7 @@ class WooCommerceSimulator(Simulator):
         order_id = int(request.params["id"])
         with self.lock:
             self._order(order_id, "woocommerce_rest_order_invalid_id", "Invalid order ID.")
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             note = {"id": next(self.comment_ids), "author": "WooCommerce" if not body.get("added_by_user") else "admin",
                     "date_created": now.astimezone(SITE_TZ).strftime("%Y-%m-%dT%H:%M:%S"),
                     "date_created_gmt": now.strftime("%Y-%m-%dT%H:%M:%S"), "note": str(body["note"]),
@@ -495,7 +495,7 @@ class WooCommerceSimulator(Simulator):
     def _build_order(self, sale: Sale, status: str, created: datetime) -> dict:
         gross_mode = self.settings["tax_mode"] == "gross"
         order_id = next(self.ids)
-        local, gmt = created.astimezone(SITE_TZ), created.astimezone(timezone.utc)
+        local, gmt = created.astimezone(SITE_TZ), created.astimezone(UTC)
         buyer = sale.buyer
 
         def split(gross: int) -> tuple[int, int]:
@@ -585,7 +585,7 @@ class WooCommerceSimulator(Simulator):
     @staticmethod
     def _stamp(order: dict, name: str, moment: datetime) -> None:
         order[name] = moment.astimezone(SITE_TZ).strftime("%Y-%m-%dT%H:%M:%S")
-        order[name + "_gmt"] = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        order[name + "_gmt"] = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
     def _mark_paid(self, order: dict, moment: datetime) -> None:
         self._stamp(order, "date_paid", moment)
@@ -622,7 +622,7 @@ class WooCommerceSimulator(Simulator):
         status = body.get("status") or "active"
         if status not in ("active", "paused", "disabled"):
             raise _wp_error(400, "woocommerce_rest_webhook_invalid_status", "Webhook status must be valid.")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.lock:
             webhook = {"id": next(self.webhook_ids),
                        "name": body.get("name") or f"Webhook created on {now.astimezone(SITE_TZ):%b %d, %Y @ %I:%M %p}",
@@ -690,7 +690,7 @@ class WooCommerceSimulator(Simulator):
                     webhook["failure_count"] = 0
             if body.get("name"):
                 webhook["name"] = str(body["name"])
-            self._stamp(webhook, "date_modified", datetime.now(timezone.utc))
+            self._stamp(webhook, "date_modified", datetime.now(UTC))
             return Response(200, self._webhook_json(webhook))
 
     @route("DELETE", API + r"/webhooks/(?P<id>\d+)", name="delete_webhook")
@@ -802,7 +802,7 @@ class WooCommerceSimulator(Simulator):
         status = body.get("status", "processing")
         if status not in ORDER_STATUSES:
             return Response(400, {"error": f"status must be one of {ORDER_STATUSES}"})
-        created = datetime.fromisoformat(body["created_at"]) if body.get("created_at") else datetime.now(timezone.utc)
+        created = datetime.fromisoformat(body["created_at"]) if body.get("created_at") else datetime.now(UTC)
         planned, orders = [], []
         with self.lock:
             for _ in range(int(body.get("count", 1))):
@@ -815,7 +815,7 @@ class WooCommerceSimulator(Simulator):
         return Response(201, {"orders": orders, "deliveries": self._send(planned)})
 
     def _change_order(self, order_id: int, change: str, body: dict) -> Response:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.lock:
             order = self.orders.get(order_id)
             if order is None:

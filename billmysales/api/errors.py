@@ -25,6 +25,13 @@ GENERIC_CODES = {
 }
 
 
+# Refusals by the services that are about the state of things, not about the input.
+STATUS_FOR_CODE = {
+    "in_use": 409, "test_sale_required": 409, "not_issued": 409, "last_owner": 409, "already_member": 409,
+    "credit_note_refused": 422, "permission_denied": 403,
+}
+
+
 class ApiError(exceptions.APIException):
     """A refusal with its own code and status: ``raise ApiError("in_use", "…", status=409)``."""
 
@@ -81,6 +88,7 @@ def exception_handler(exc, context):
             code = "invalid"
         message = " ".join(general) or _("Los datos enviados no son válidos; revise los campos indicados.")
         response.data = error_body(code, message, fields)
+        response.status_code = STATUS_FOR_CODE.get(code, response.status_code)
         return response
     code = next((name for cls, name in GENERIC_CODES.items() if isinstance(exc, cls)), getattr(exc, "default_code", "error"))
     response.data = error_body(code, exc.detail if isinstance(exc.detail, str) else _messages(exc.detail)[0])

@@ -51,11 +51,10 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 def add_error_responses(result, generator, request, public):
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     ref = {"$ref": "#/components/schemas/Error"}
-    for path, operations in result.get("paths", {}).items():
+    for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
-            codes = ["400", "401", "403", "405", "429"]
-            if "{" in path:
-                codes.append("404")
+            # 404: the object in the path, or one named in the body or the query, is not in this account.
+            codes = ["400", "401", "403", "404", "405", "429"]
             if method in ("post", "put", "patch"):
                 codes += ["409", "413", "415", "422"]
             if method == "delete":

@@ -11,7 +11,7 @@ from .documents import (
     document_sii_status_refresh,
     documents_sii_status_due,
 )
-from .gateways import gateway_activate, gateway_create, gateway_deactivate
+from .gateways import gateway_activate, gateway_create, gateway_deactivate, gateway_delete, gateway_update
 from .ingest import (
     OPEN_STATUSES,
     inbound_event_process,
@@ -36,6 +36,8 @@ __all__ = [
     "gateway_activate",
     "gateway_create",
     "gateway_deactivate",
+    "gateway_delete",
+    "gateway_update",
     "gateway_test_sale",
     "gateway_webhook_url",
     "gateway_webhooks_ensure",

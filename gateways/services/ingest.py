@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import Actor, audit_log_record
+from billers.dte.sale import CONSUMIDOR_FINAL_RUT
 from rules.services import decide_order
 from sources.base import OrderParseError
 from sources.orderdata import OrderData
@@ -198,6 +199,8 @@ def order_decide(
         setattr(order, field, value)
     order.backfill = backfill
     order.decision = _decision_json(decision)
+    receptor = decision.sale.receptor if decision.sale is not None else None
+    order.buyer_rut = receptor.rut if receptor is not None and receptor.rut != CONSUMIDOR_FINAL_RUT else ""
     # The engine stops at the rule that decided: that last reason is the one the order page leads with.
     decisive = decision.reasons[-1].message if decision.reasons else ""
     waits = not (order.is_test or by_person)

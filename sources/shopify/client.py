@@ -95,7 +95,7 @@ SHOP_QUERY = "query BillMySalesShop { shop { name myshopifyDomain } }"
 def app_secrets() -> list[str]:
     """Our app's client secret and, for the hour after a rotation while Shopify may still sign with it, the
     previous one (``BMS_SHOPIFY_PREVIOUS_CLIENT_SECRET``, https://shopify.dev/docs/apps/build/webhooks/verify-deliveries)."""
-    return [s for s in (settings.BMS_SHOPIFY_CLIENT_SECRET, getattr(settings, "BMS_SHOPIFY_PREVIOUS_CLIENT_SECRET", "")) if s]
+    return [s for s in (settings.BMS_SHOPIFY_CLIENT_SECRET, settings.BMS_SHOPIFY_PREVIOUS_CLIENT_SECRET) if s]
 
 
 def shop_base_url(shop: str) -> str:

@@ -1,6 +1,6 @@
 """The Multivende simulator over real HTTP: OAuth, rotating tokens, light checkouts, documents, rate limit, hints."""
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -86,7 +86,7 @@ def test_authorization_code_and_rotating_refresh_tokens(sim):
 
 
 def test_light_checkouts_window_pagination_and_full_checkout(sim, token):
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     control(sim, "/checkouts", count=4, updated_at=(now - timedelta(minutes=30)).isoformat(), document="factura")
     control(sim, "/checkouts", count=3, updated_at=(now - timedelta(hours=5)).isoformat(), document="boleta")
     control(sim, "/settings", page_size=3)

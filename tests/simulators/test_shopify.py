@@ -196,8 +196,8 @@ def test_metafields_set_writes_back_and_reports_user_errors(sim):
              "value": json.dumps({"folio": 1234, "tipo": 39})}
     written = gql(sim, token, mutation, {"metafields": [entry]}).json()["data"]["metafieldsSet"]
     assert written["userErrors"] == []
-    read = gql(sim, token, '{ order(id: "%s") { metafield(namespace: "billmysales", key: "dte_39_1234") '
-                           "{ jsonValue type } } }" % owner).json()
+    read = gql(sim, token, f'{{ order(id: "{owner}") {{ metafield(namespace: "billmysales", key: "dte_39_1234") '
+                           "{ jsonValue type } } }").json()
     assert read["data"]["order"]["metafield"] == {"jsonValue": {"folio": 1234, "tipo": 39}, "type": "json"}
     stale = gql(sim, token, mutation, {"metafields": [dict(entry, compareDigest="stale")]}).json()
     assert stale["data"]["metafieldsSet"]["userErrors"][0]["code"] == "STALE_OBJECT"
@@ -257,7 +257,7 @@ def test_subscribed_webhooks_are_signed_rest_shaped_deliveries(sim, receiver):
 def test_delivery_faults_and_compliance_webhooks(sim, receiver):
     token = legacy_token(sim)
     gql(sim, token, 'mutation { webhookSubscriptionCreate(topic: ORDERS_CREATE, webhookSubscription: '
-                    '{uri: "%s/orders"}) { userErrors { message } } }' % receiver.url)
+                    f'{{uri: "{receiver.url}/orders"}}) {{ userErrors {{ message }} }} }}')
     control(sim, "/deliveries", drop_rate=1)
     dropped = control(sim, f"/shops/{SHOP}/orders", count=2)["deliveries"]
     assert [d["dropped"] for d in dropped] == [True, True] and receiver.received == []

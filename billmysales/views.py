@@ -1,0 +1,24 @@
+"""Error pages: JSON with the API's error body under /api/ and /hooks/, the dashboard's pages elsewhere."""
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from billmysales.api.errors import error_body
+
+JSON_PREFIXES = ("/api/", "/hooks/")
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def not_found(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body("not_found", _("No encontrado.")), status=404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    if _wants_json(request):
+        return JsonResponse(error_body("server_error", _("Error interno; el equipo fue notificado.")), status=500)
+    return render(request, "500.html", status=500)
