@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import environ
+import xstatic.pkg.bootstrap
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -23,7 +24,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_htmx",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -39,12 +42,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "billmysales.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.CurrentAccountMiddleware",
 ]
@@ -65,6 +70,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.current_account",
             ],
+            # One way to write money, RUTs and dates in every template.
+            "builtins": ["billmysales.templatetags.display"],
         },
     },
 ]
@@ -94,6 +101,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Bootstrap comes from its PyPI package (XStatic-Bootstrap) at install time; whitenoise serves it.
+STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/bootstrap", xstatic.pkg.bootstrap.BASE_DIR)]
 
 # Secrets at rest: a comma-separated list of Fernet keys, newest first (MultiFernet rotation).
 # Checked when the process starts (accounts.apps): a malformed key stops it, naming this setting.

@@ -32,3 +32,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # The vendor simulators run on loopback over plain HTTP.
 BMS_INSECURE_HOSTS = env.list("BMS_INSECURE_HOSTS", default=["127.0.0.1", "localhost"])
+
+# Static files straight from the apps and packages (no collectstatic outside production).
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -14,3 +14,8 @@ CELERY_BROKER_URL = env("REDIS_URL", default="memory://")
 
 # The vendor simulators run on loopback over plain HTTP.
 BMS_INSECURE_HOSTS = ["127.0.0.1", "localhost"]
+
+# Static files straight from the apps and packages (no collectstatic outside production).
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
