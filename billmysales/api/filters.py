@@ -1,7 +1,6 @@
 """Strict query filters: a value of the wrong type is a 400 naming the parameter, never read loosely
 (``tipo_dte=0.5`` is not an integer, ``fecha_to=`` is not a date, a date-time needs its time)."""
-from datetime import date, datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime
 
 from django import forms
 from django.utils import timezone
@@ -46,7 +45,7 @@ class StrictDateTimeField(forms.DateTimeField):
             parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
         # PostgreSQL accepts offsets up to ±15:59; Python up to ±23:59. Compare in UTC.
         try:
-            return parsed.astimezone(dt_timezone.utc)
+            return parsed.astimezone(UTC)
         except OverflowError:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 

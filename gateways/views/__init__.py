@@ -1,0 +1,1 @@
+"""Dashboard pages of the gateways app, one module per area."""
