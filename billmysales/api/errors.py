@@ -28,7 +28,7 @@ GENERIC_CODES = {
 # Refusals by the services that are about the state of things, not about the input.
 STATUS_FOR_CODE = {
     "in_use": 409, "test_sale_required": 409, "not_issued": 409, "last_owner": 409, "already_member": 409,
-    "credit_note_refused": 422, "permission_denied": 403,
+    "credit_note_refused": 422, "permission_denied": 403, "no_factura": 409, "annulled": 409, "biller_check": 422,
 }
 
 

@@ -1,4 +1,5 @@
 """What the pipeline's API reads and answers."""
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from billmysales.api.fields import StrictCharField, StrictModelSerializer
@@ -149,6 +150,22 @@ class CreditNoteInputSerializer(serializers.Serializer):
     reason = StrictCharField(max_length=500)
     lines = CreditNoteLineSerializer(many=True, required=False,
                                      help_text="Líneas a acreditar; sin líneas, la nota anula el documento completo.")
+
+
+class TextCorrectionInputSerializer(serializers.Serializer):
+    """The receptor's right text on an issued factura; only the fields to change."""
+
+    reason = StrictCharField(max_length=500)
+    razon_social = StrictCharField(max_length=100, required=False)
+    giro = StrictCharField(max_length=40, required=False)
+    address = StrictCharField(max_length=70, required=False, help_text="Dirección.")
+    comuna = StrictCharField(max_length=20, required=False)
+    city = StrictCharField(max_length=20, required=False, help_text="Ciudad.")
+
+    def validate(self, attrs):
+        if len(attrs) == 1:
+            raise serializers.ValidationError(_("Indique al menos un campo del receptor que corregir."))
+        return attrs
 
 
 class UnreadDeliverySerializer(StrictModelSerializer):

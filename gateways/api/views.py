@@ -60,6 +60,7 @@ from .serializers import (
     OrderListOutputSerializer,
     SkipInputSerializer,
     TestSaleReportSerializer,
+    TextCorrectionInputSerializer,
     UnreadDeliverySerializer,
     WebhookDeliverySerializer,
     WebhookEndpointCreatedSerializer,
@@ -264,6 +265,20 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScop
         data.is_valid(raise_exception=True)
         order_credit_note_request(order=order, actor=self.actor, reason=data.validated_data["reason"],
                                   lines=data.validated_data.get("lines"))
+        response = self._answer(order)
+        response.status_code = status.HTTP_202_ACCEPTED
+        return response
+
+    @extend_schema(request=TextCorrectionInputSerializer, responses={202: OrderDetailOutputSerializer})
+    @action(detail=True, methods=["post"], url_path="text-correction")
+    def text_correction(self, request, pk=None):
+        """Corrects the receptor's text on the order's issued factura with a zero-amount credit note (CodRef 2)."""
+        order = self.get_object()
+        data = TextCorrectionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        corrections = {name: value for name, value in data.validated_data.items() if name != "reason"}
+        services.order_text_correction(order=order, corrections=corrections, reason=data.validated_data["reason"],
+                                       actor=self.actor)
         response = self._answer(order)
         response.status_code = status.HTTP_202_ACCEPTED
         return response

@@ -2,7 +2,7 @@
 orders), ``emissions`` (queueing exactly-once work), ``credit_notes`` (refunds), ``order_actions`` (what
 people and integrators do to orders) and ``trial_sale`` (the setup flow's test). The emission itself
 runs in ``gateways.emission``; the sweeper in ``gateways.sweeper``."""
-from .credit_notes import order_credit_notes_sync, order_refunds_sync
+from .credit_notes import order_credit_notes_sync, order_refunds_sync, order_text_correction
 from .documents import (
     document_files_fetch,
     document_from_public_token,
@@ -51,6 +51,7 @@ __all__ = [
     "order_refunds_sync",
     "order_retry",
     "order_skip",
+    "order_text_correction",
     "orders_backfill",
     "orders_bulk_emit",
 ]

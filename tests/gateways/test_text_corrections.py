@@ -179,3 +179,35 @@ def test_order_of_a_store_that_adds_tax_is_issued_for_what_was_paid(gateway, fac
     assert document.mnt_total == int(Decimal(payload["total_price"])) == 92279
     assert document.totals["MntNeto"] + document.totals["IVA"] == 92279
     assert ("<MntBruto>1</MntBruto>" in xml_of(document)) is factura
+
+
+def test_text_correction_through_the_api(issued_factura, write_key_client, other_account):
+    order, invoice = issued_factura
+    url = f"/api/v1/orders/{order.pk}/text-correction/"
+
+    empty = write_key_client.post(url, {"reason": "nada que corregir"}, format="json")
+    assert empty.status_code == 400 and empty.json()["error"]["code"] == "invalid"
+
+    answer = write_key_client.post(url, {"reason": "Otro giro", "giro": "Venta al por menor de regalos"}, format="json")
+    assert answer.status_code == 202, answer.json()
+    [note] = run_pending(order)
+    assert (note.tipo_dte, note.mnt_total, note.credited_document) == (61, 0, invoice)
+    assert "<GiroRecep>Venta al por menor de regalos</GiroRecep>" in xml_of(note)
+
+    rut = write_key_client.post(url, {"reason": "RUT", "razon_social": "x" * 101}, format="json")
+    assert rut.status_code == 400 and "razon_social" in rut.json()["error"]["fields"]
+
+    foreign = GatewayFactory(account=other_account)
+    foreign_order = services.order_ingest(gateway=foreign, raw=sample_order(number=6002))
+    assert write_key_client.post(f"/api/v1/orders/{foreign_order.pk}/text-correction/",
+                                 {"reason": "x", "giro": "y"}, format="json").status_code == 404
+
+
+def test_text_correction_api_refuses_a_boleta_with_the_reason(gateway, write_key_client):
+    order = services.order_ingest(gateway=gateway, raw=sample_order(number=6003))
+    [boleta] = run_pending(order)
+    assert boleta.tipo_dte == 39
+    answer = write_key_client.post(f"/api/v1/orders/{order.pk}/text-correction/", {"reason": "x", "giro": "y"}, format="json")
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "no_factura"
+    assert "factura emitida" in answer.json()["error"]["message"]
