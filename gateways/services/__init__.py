@@ -20,6 +20,7 @@ from .ingest import (
     order_decide,
     order_ingest,
 )
+from .manual_credit_notes import order_credit_note_request
 from .order_actions import order_emit_now, order_retry, order_skip, orders_backfill, orders_bulk_emit
 from .trial_sale import TrialSaleReport, gateway_test_sale
 from .webhooks_setup import gateway_webhook_url, gateway_webhooks_ensure
@@ -44,6 +45,7 @@ __all__ = [
     "inbound_event_process",
     "inbound_event_receive",
     "inbound_event_reprocess",
+    "order_credit_note_request",
     "order_credit_notes_sync",
     "order_decide",
     "order_emit_now",

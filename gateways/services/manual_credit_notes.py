@@ -31,7 +31,10 @@ def _line_refund(data: OrderData, line_id: str, quantity: Decimal, net_prices: b
         raise ValidationError({"lines": [_("La línea %(line)s tiene %(max)s unidades; no se pueden acreditar %(q)s.") % {
             "line": line_id, "max": line.quantity, "q": quantity}]})
     amount = line.unit_price * quantity - line.discount * quantity / line.quantity
-    if net_prices and line.taxable:
+    if line.tax is not None:
+        # The store added the tax itself and said how much: the buyer paid that, not 19 % of the net.
+        amount += line.tax * quantity / line.quantity
+    elif net_prices and line.taxable:
         amount *= GROSS
     return RefundLine(line_id=line_id, quantity=quantity, amount=Decimal(round_half_up(amount)))
 

@@ -211,3 +211,21 @@ def test_text_correction_api_refuses_a_boleta_with_the_reason(gateway, write_key
     assert answer.status_code == 409
     assert answer.json()["error"]["code"] == "no_factura"
     assert "factura emitida" in answer.json()["error"]["message"]
+
+
+def test_a_credit_note_by_lines_returns_the_tax_the_store_charged(gateway, actor):
+    """A store that adds tax may round it its own way: a line credited by hand returns the tax it charged."""
+    payload = json.loads((FIXTURES / "order_paid_net_prices_tax_lines.json").read_text(encoding="utf-8"))
+    line = next(item for item in payload["line_items"] if item["id"] == 14208879100001)
+    line["tax_lines"][0]["price"] = line["tax_lines"][0]["price_set"]["shop_money"]["amount"] = "2075.00"
+    payload["total_tax"], payload["total_price"] = "14735.00", "92278.00"
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    [invoice] = run_pending(order)
+    assert invoice.mnt_total == 92278
+    order.refresh_from_db()
+
+    services.order_credit_note_request(order=order, reason="Devolución de una línea", actor=actor,
+                                       lines=[{"line_id": "14208879100001", "quantity": 1}])
+    [note] = run_pending(order)
+
+    assert note.mnt_total == 10924 + 2075
