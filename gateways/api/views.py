@@ -326,12 +326,18 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
     def scoped_queryset(self):
         return Document.objects.select_related("biller").prefetch_related("side_effects")
 
+    @staticmethod
+    def _file(read, document: Document) -> bytes:
+        try:
+            return read(document=document)
+        except services.DocumentFileUnavailable as exc:
+            raise ApiError("file_unavailable", str(exc), status=404) from None
+
     @extend_schema(responses={(200, "application/xml"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def xml(self, request, pk=None):
         document = self.get_object()
-        services.document_files_fetch(document=document)
-        response = HttpResponse(bytes(document.xml), content_type="application/xml; charset=ISO-8859-1")
+        response = HttpResponse(self._file(services.document_xml_bytes, document), content_type="application/xml; charset=ISO-8859-1")
         response["Content-Disposition"] = f'attachment; filename="{selectors.document_filename(document=document, extension="xml")}"'
         return response
 
@@ -339,7 +345,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
     @action(detail=True, methods=["get"])
     def pdf(self, request, pk=None):
         document = self.get_object()
-        response = HttpResponse(services.document_pdf_bytes(document=document), content_type="application/pdf")
+        response = HttpResponse(self._file(services.document_pdf_bytes, document), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{selectors.document_filename(document=document, extension="pdf")}"'
         return response
 

@@ -4,11 +4,13 @@ people and integrators do to orders) and ``trial_sale`` (the setup flow's test).
 runs in ``gateways.emission``; the sweeper in ``gateways.sweeper``."""
 from .credit_notes import order_credit_notes_sync, order_refunds_sync, order_text_correction
 from .documents import (
+    DocumentFileUnavailable,
     document_files_fetch,
     document_from_public_token,
     document_pdf_bytes,
     document_public_url,
     document_sii_status_refresh,
+    document_xml_bytes,
     documents_sii_status_due,
 )
 from .gateways import gateway_activate, gateway_create, gateway_deactivate, gateway_delete, gateway_update
@@ -29,7 +31,9 @@ __all__ = [
     "OPEN_STATUSES",
     "document_files_fetch",
     "document_from_public_token",
+    "DocumentFileUnavailable",
     "document_pdf_bytes",
+    "document_xml_bytes",
     "document_public_url",
     "document_sii_status_refresh",
     "documents_sii_status_due",

@@ -58,12 +58,23 @@ def document_files_fetch(*, document: Document) -> Document:
     return document
 
 
+class DocumentFileUnavailable(Exception):
+    """The biller has not given this document's file (yet) and we cannot make it: e.g. a boleta de
+    honorarios whose PDF the biller keeps, while the biller cannot be reached."""
+
+
 def document_pdf_bytes(*, document: Document) -> bytes:
-    """The document's PDF: the biller's, or rendered from the signed XML."""
+    """The document's PDF: the biller's, or rendered from the signed XML; ``DocumentFileUnavailable``
+    (with a Spanish message) when there is neither."""
     if not bytes(document.pdf):
         document_files_fetch(document=document)
     if bytes(document.pdf):
         return bytes(document.pdf)
+    if not bytes(document.xml):
+        raise DocumentFileUnavailable(
+            _("El facturador aún no entrega el PDF de %(name)s N° %(folio)s; intente de nuevo en unos minutos.")
+            % {"name": document_name(document.tipo_dte).lower(), "folio": document.folio}
+        )
     biller = document.biller
     return render_pdf(
         bytes(document.xml),
@@ -71,6 +82,19 @@ def document_pdf_bytes(*, document: Document) -> bytes:
         resolution_number=biller.sii_resolution_number,
         resolution_year=biller.sii_resolution_date.year if biller.sii_resolution_date else None,
     )
+
+
+def document_xml_bytes(*, document: Document) -> bytes:
+    """The document's signed XML (asked from the biller when it keeps it); ``DocumentFileUnavailable``
+    when there is none, e.g. a boleta de honorarios, which is not an XML document."""
+    if not bytes(document.xml):
+        document_files_fetch(document=document)
+    if not bytes(document.xml):
+        raise DocumentFileUnavailable(
+            _("El facturador no entrega un XML de %(name)s N° %(folio)s.")
+            % {"name": document_name(document.tipo_dte).lower(), "folio": document.folio}
+        )
+    return bytes(document.xml)
 
 
 def document_public_url(*, document: Document) -> str:

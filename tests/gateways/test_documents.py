@@ -5,7 +5,9 @@ from billers.base import Capability
 from billers.registry import BILLER_ADAPTERS
 from billers.sandbox.adapter import SandboxAdapter
 from gateways import services
-from gateways.models import Document, Order, SiiStatus
+from gateways.models import Document, Order, SideEffect, SiiStatus
+from gateways.services.webhook_endpoints import webhook_endpoint_create
+from gateways.side_effects import document_side_effects_run
 from sources.shopify.samples import sample_order
 from tests.gateways.factories import GatewayFactory
 from tests.gateways.pipeline_helpers import run_pending
@@ -74,3 +76,49 @@ def test_a_rejection_by_the_sii_is_written_on_the_order(document):
     services.document_sii_status_refresh(document_id=document.pk)
     order = Order.objects.get(pk=document.order_id)
     assert "El SII rechazó la boleta electrónica" in order.status_reason and "RCT" in order.status_reason
+
+
+class FilelessSandbox(SandboxAdapter):
+    """A biller that keeps its documents' files and cannot be asked for them now."""
+
+    provider = "fileless-sandbox"
+    capabilities = SandboxAdapter.capabilities - {Capability.FETCH_XML}
+
+
+@pytest.fixture
+def document_without_files(account, monkeypatch):
+    monkeypatch.setitem(BILLER_ADAPTERS, "fileless-sandbox", FilelessSandbox)
+    gateway = GatewayFactory(account=account, ruleset__email_buyer=True, biller__provider="fileless-sandbox")
+    [document] = run_pending(services.order_ingest(gateway=gateway, raw=sample_order(number=33)))
+    Document.objects.filter(pk=document.pk).update(xml=b"", pdf=b"")
+    document.refresh_from_db()
+    return document
+
+
+def test_a_document_whose_files_the_biller_has_not_given_says_so(document_without_files, write_key_client, mailoutbox):
+    with pytest.raises(services.DocumentFileUnavailable, match="aún no entrega el PDF de boleta electrónica N°"):
+        services.document_pdf_bytes(document=document_without_files)
+
+    for kind in ("pdf", "xml"):
+        answer = write_key_client.get(f"/api/v1/documents/{document_without_files.pk}/{kind}/")
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "file_unavailable"
+        assert f"N° {document_without_files.folio}" in answer.json()["error"]["message"]
+
+    document_side_effects_run(document_id=document_without_files.pk)
+    email = SideEffect.objects.get(document=document_without_files, kind=SideEffect.Kind.EMAIL)
+    assert email.outcome == SideEffect.Outcome.FAILED and "aún no entrega el PDF" in email.message
+    assert mailoutbox == []
+
+
+def test_the_outgoing_webhooks_of_a_document_are_noted_on_it(account, actor):
+    gateway = GatewayFactory(account=account)
+    [alone] = run_pending(services.order_ingest(gateway=gateway, raw=sample_order(number=34)))
+    document_side_effects_run(document_id=alone.pk)
+    effect = SideEffect.objects.get(document=alone, kind=SideEffect.Kind.WEBHOOK)
+    assert effect.outcome == SideEffect.Outcome.NOT_APPLICABLE and "document.issued" in effect.message
+
+    webhook_endpoint_create(account=account, actor=actor, url="http://127.0.0.1:9/bms", events=["document.issued"])
+    [noted] = run_pending(services.order_ingest(gateway=gateway, raw=sample_order(number=35)))
+    document_side_effects_run(document_id=noted.pk)
+    effect = SideEffect.objects.get(document=noted, kind=SideEffect.Kind.WEBHOOK)
+    assert effect.outcome == SideEffect.Outcome.DONE and "1 destino" in effect.message

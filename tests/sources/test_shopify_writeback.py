@@ -7,7 +7,7 @@ import pytest
 import responses
 
 from gateways import services
-from gateways.models import Document, SideEffect
+from gateways.models import Document, Order, SideEffect
 from gateways.side_effects import document_side_effects_run
 from sources.base import DocumentWriteBack, IssuedDocumentInfo
 from sources.errors import SourceRejectedError, SourceTransientError
@@ -207,6 +207,17 @@ def test_side_effect_records_shopify_s_refusal_and_leaves_the_document(gateway, 
     assert effect.outcome == SideEffect.Outcome.FAILED
     assert "HTTP 401" in effect.message and "Invalid API key" in effect.message
     assert snapshot(document) == before and Document.objects.filter(order=document.order).count() == 1
+
+
+def test_a_simulated_test_order_is_not_written_back(gateway, store):
+    document = issued_document(gateway)
+    Order.objects.filter(pk=document.order_id).update(is_test=True)
+
+    document_side_effects_run(document_id=document.pk)
+
+    effect = SideEffect.objects.get(document=document, kind=SideEffect.Kind.STORE_WRITEBACK)
+    assert effect.outcome == SideEffect.Outcome.NOT_APPLICABLE and "prueba simulada" in effect.message
+    assert len(store.calls) == 0
 
 
 class TestShopifyWriteBackContract(StoreWriteBackContract):
