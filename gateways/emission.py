@@ -37,7 +37,9 @@ from billers.base import (
 from billers.dte.errors import MappingRefused
 from billers.dte.sale_json import sale_from_dict
 from billers.registry import BillerNotRegistered, biller_adapter_for
+from billmysales import metrics
 from billmysales.integrations.faults import fault_pause
+from billmysales.logging import log_bind
 from sources.orderdata import PaymentStatus
 
 from . import events
@@ -154,6 +156,7 @@ def emission_run(*, emission_id: int) -> Document | None:
         return None
     fault_pause("after_claim")
     emission = claim.emission
+    log_bind(account_id=emission.account_id, gateway_id=emission.order.gateway_id, order_id=emission.order_id)
     started = time.monotonic()
     checkpoint = Checkpoint(claim.checkpoint, saver=lambda data: _save_checkpoint(claim, data))
     try:
@@ -208,6 +211,7 @@ def _finish_attempt(claim: Claim, outcome: str, started: float, error: Exception
         error_class=type(error).__name__ if error else "",
         error_message=(getattr(error, "message", None) or str(error))[:2000] if error else "",
     )
+    metrics.attempt_finished(claim.emission, outcome, error, time.monotonic() - started)
 
 
 @transaction.atomic
@@ -242,6 +246,7 @@ def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcom
         sii_status=issued.sii_status or SiiStatus.UNKNOWN,
         credited_document=credited,
     )
+    metrics.document_issued(document, emission)
     _set_status(emission, EmissionStatus.ISSUED)
     events.document_issued(document)
     SideEffect.objects.bulk_create(

@@ -117,6 +117,9 @@ class Order(TenantModel):
             models.Index(fields=["account", "buyer_rut"], name="order_account_rut"),
             models.Index(fields=["account", "buyer_email"], name="order_account_email"),
             models.Index(fields=["status", "updated_at"], name="order_sweeper"),
+            # The oldest paid order not issued yet, for /metrics: one lookup in an index of only those orders.
+            models.Index(fields=["received_at"], name="order_unissued_age",
+                         condition=models.Q(status__in=["received", "ready", "issuing"])),
         ]
 
     def __str__(self) -> str:

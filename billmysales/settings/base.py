@@ -40,6 +40,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics hold no account's data: answered before sessions, CSRF, hosts, redirects.
+    "billmysales.health.OpsEndpointsMiddleware",
+    # Every log line of a request carries its request id and account (billmysales.logging).
+    "billmysales.logging.LogContextMiddleware",
     "billmysales.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -269,13 +273,28 @@ BMS_STUCK_AFTER_SECONDS = env.int("BMS_STUCK_AFTER_SECONDS", default=300)
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="facturacion@billmysales.local")
 
+# Logs on stderr: one JSON object per line (LOG_FORMAT=json, production's default) or a readable line
+# (text); each carries the account, gateway, order, request or task it is about (billmysales.logging).
+# Celery workers and beat use this too (billmysales.celery).
+LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "billmysales.logging.ContextFilter"}},
+    "formatters": {
+        "text": {"()": "billmysales.logging.TextFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "billmysales.logging.JsonFormatter", "fmt": "%(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Operations: /metrics answers "Authorization: Bearer <BMS_METRICS_TOKEN>", or loopback clients only when
+# it is empty; gauge counts stop at the cap; scrape queries and /readyz checks give up after their timeouts.
+BMS_METRICS_TOKEN = env("BMS_METRICS_TOKEN", default="")
+BMS_METRICS_COUNT_CAP = env.int("BMS_METRICS_COUNT_CAP", default=100_000)
+BMS_METRICS_QUERY_TIMEOUT = env.float("BMS_METRICS_QUERY_TIMEOUT", default=2.0)
+BMS_READYZ_TIMEOUT = env.float("BMS_READYZ_TIMEOUT", default=2.0)
 
 # Emission retries: delays in seconds after each transient failure (then the emission fails and is
 # shown), with ±20 % jitter; an attempt still "in flight" after the lease is presumed dead and is

@@ -2,7 +2,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import LOGGING, env
 
 _missing = [
     name
@@ -17,6 +17,8 @@ if env.bool("DEBUG", default=False):
     raise ImproperlyConfigured("DEBUG must be off in production.")
 
 DEBUG = False
+# One JSON object per log line for the log collector (LOG_FORMAT=text for a person reading a terminal).
+LOGGING["handlers"]["console"]["formatter"] = env("LOG_FORMAT", default="json")
 # The demo seed creates well-known logins: never in production.
 BMS_DEMO_SEED_ALLOWED = False
 BMS_INSECURE_HOSTS = []

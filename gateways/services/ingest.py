@@ -16,6 +16,8 @@ from django.utils.translation import gettext as _
 
 from accounts.services import Actor, audit_log_record
 from billers.dte.sale import CONSUMIDOR_FINAL_RUT
+from billmysales import metrics
+from billmysales.logging import log_bind
 from rules.services import decide_order
 from sources.base import OrderParseError
 from sources.orderdata import OrderData
@@ -44,6 +46,7 @@ def inbound_event_receive(
     its text, so the merchant sees it. Returns (event, created); a replay creates nothing.
     """
     now = timezone.now()
+    log_bind(account_id=gateway.account_id, gateway_id=gateway.pk)
     with transaction.atomic():
         event, created = InboundEvent.objects.get_or_create(
             gateway=gateway,
@@ -54,6 +57,7 @@ def inbound_event_receive(
                 "error": problem, "processed_at": now if problem else None,
             },
         )
+        metrics.delivery_received(created=created, unreadable=bool(problem))
         if created and problem:
             logger.warning("account=%s gateway=%s event=%s unreadable delivery: %s", gateway.account_id, gateway.pk, event.pk, problem)
             events.order_unreadable(event, problem)
@@ -64,8 +68,10 @@ def inbound_event_receive(
 
 def inbound_event_process(*, event_id: int) -> Order | None:
     event = InboundEvent.objects.select_related("gateway__source", "gateway__ruleset", "gateway__biller").get(pk=event_id)
+    log_bind(account_id=event.account_id, gateway_id=event.gateway_id)
     if event.status != InboundEvent.Status.PENDING:
         return None
+    metrics.ingest_started(event)
     try:
         order = order_ingest(gateway=event.gateway, raw=event.payload)
     except (OrderParseError, SourceNotRegistered) as exc:
@@ -172,6 +178,7 @@ def order_ingest(*, gateway: Gateway, raw: dict, backfill: bool = False, is_test
         data = replace(data, is_test=True)
     with transaction.atomic():
         order, created = _lock_or_create_order(gateway, data)
+        log_bind(account_id=gateway.account_id, gateway_id=gateway.pk, order_id=order.pk)
         backfill = backfill or order.backfill
         # An emission that may have reached the biller stays in charge (it is reconciled, or waits
         # for a person); a new version of the order never starts another beside it.
