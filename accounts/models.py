@@ -33,6 +33,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Created through the sign-up form: the address must be confirmed before the first sign-in. Users an
+    # operator created (createsuperuser, the admin, the demo seed) are trusted as they are.
+    signed_up = models.BooleanField(default=False)
 
     objects = UserManager()
 
@@ -73,6 +76,9 @@ class Membership(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the user last chose this account (switched to it, created it, joined it): after signing in
+    # again they work in the account they used last.
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "account"], name="unique_membership")]
@@ -178,6 +184,11 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"
+
+
+def hash_invitation_token(token: str) -> str:
+    """Invitation tokens travel only in the email; the database keeps their SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Invitation(models.Model):

@@ -1,11 +1,16 @@
 from django.db.models import Q
 from django.utils.crypto import constant_time_compare
 
-from .models import Account, ApiKey, Membership, User, hash_api_key
+from .models import Account, ApiKey, Invitation, Membership, User, hash_api_key, hash_invitation_token
 
 
 def membership_get(*, user: User, account_id: int) -> Membership | None:
     return Membership.objects.select_related("account").filter(user=user, account_id=account_id).first()
+
+
+def invitation_from_token(*, token: str) -> Invitation | None:
+    """The invitation an emailed link carries (pending or not), or None."""
+    return Invitation.objects.select_related("account", "invited_by").filter(token_hash=hash_invitation_token(token)).first()
 
 
 

@@ -1,4 +1,3 @@
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +21,7 @@ from .models import (
     User,
     generate_api_key,
     hash_api_key,
+    hash_invitation_token,
 )
 
 
@@ -55,12 +55,32 @@ def audit_log_record(
     )
 
 
+def _canonical_rut(value: str) -> str:
+    """The company RUT as stored ("76086428-5"), or a field error in Spanish."""
+    try:
+        return Rut(value, validate_dv=True).canonical
+    except (ValueError, TypeError):
+        raise ValidationError(
+            {"rut": [ValidationError(_("'%(rut)s' no es un RUT válido.") % {"rut": value}, code="invalid_rut")]}
+        ) from None
+
+
 @transaction.atomic
 def account_create(*, name: str, owner: User, rut: str = "", actor: Actor | None = None) -> Account:
-    account = Account.objects.create(name=name, rut=rut)
-    Membership.objects.create(user=owner, account=account, role=Role.OWNER)
+    """A new account with ``owner`` as its owner; it becomes the account the owner works in."""
+    account = Account(name=name.strip(), rut=_canonical_rut(rut) if rut.strip() else "")
+    account.full_clean()
+    account.save()
+    Membership.objects.create(user=owner, account=account, role=Role.OWNER, last_used_at=timezone.now())
     audit_log_record(account=account, actor=actor or Actor(user=owner), action="account.create", obj=account)
     return account
+
+
+def membership_mark_used(*, membership: Membership) -> Membership:
+    """Remembers that the user chose this account now, so it is the one they get after signing in again."""
+    membership.last_used_at = timezone.now()
+    Membership.objects.filter(pk=membership.pk).update(last_used_at=membership.last_used_at)
+    return membership
 
 
 
@@ -94,8 +114,13 @@ def api_key_touch(*, api_key: ApiKey) -> None:
         api_key.last_used_at = now
 
 
-def support_access_open(*, staff_user: User, account: Account, reason: str = "") -> None:
-    """A staff user opens an account they are not a member of; every such access is audit-logged."""
+def support_access_open(*, staff_user: User, account: Account, reason: str) -> None:
+    """A staff user opens an account they are not a member of, saying why (a ticket, a call); every such
+    access is audit-logged with its reason, and there is none without one."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": [ValidationError(_("Indique el motivo del acceso (por ejemplo, el número de ticket)."),
+                                                          code="required")]})
     audit_log_record(
         account=account,
         actor=Actor(user=staff_user, support_mode=True),
@@ -116,12 +141,7 @@ def account_update(*, account: Account, actor: Actor, **changes) -> Account:
             raise ValidationError(_("Campo que no se puede cambiar: %(field)s.") % {"field": field})
         setattr(account, field, value)
     if "rut" in changes and changes["rut"]:
-        try:
-            account.rut = Rut(changes["rut"], validate_dv=True).canonical
-        except (ValueError, TypeError):
-            raise ValidationError(
-                {"rut": [ValidationError(_("'%(rut)s' no es un RUT válido.") % {"rut": changes["rut"]}, code="invalid_rut")]}
-            ) from None
+        account.rut = _canonical_rut(changes["rut"])
     account.full_clean()
     account.save()
     audit_log_record(account=account, actor=actor, action="account.update", obj=account, data={"fields": sorted(changes)})
@@ -141,7 +161,7 @@ def invitation_create(*, account: Account, email: str, role: str, actor: Actor, 
         raise ValidationError({"email": [ValidationError(message, code="already_member")]})
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
-        account=account, email=email, role=role, token_hash=hashlib.sha256(token.encode()).hexdigest(),
+        account=account, email=email, role=role, token_hash=hash_invitation_token(token),
         invited_by=actor.user, expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
     )
     link = accept_url.replace("{token}", token)
@@ -168,7 +188,7 @@ def invitation_revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
 @transaction.atomic
 def invitation_accept(*, token: str, user: User) -> Membership:
     """The invited user joins; the invitation must be pending and for the user's own email address."""
-    invitation = Invitation.objects.select_for_update().filter(token_hash=hashlib.sha256(token.encode()).hexdigest()).first()
+    invitation = Invitation.objects.select_for_update().filter(token_hash=hash_invitation_token(token)).first()
     if invitation is None or not invitation.pending:
         raise ValidationError(_("La invitación no existe, ya se usó o venció."))
     if invitation.email != user.email.lower():

@@ -1,8 +1,10 @@
 """Settings shared by every environment. Every value comes from the environment (django-environ)."""
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 import xstatic.pkg.bootstrap
+from csp.constants import NONE, SELF
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -32,6 +34,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "allauth",
+    "allauth.account",
+    "axes",
     "accounts",
     "sources",
     "billers",
@@ -46,6 +51,7 @@ MIDDLEWARE = [
     "billmysales.logging.LogContextMiddleware",
     "billmysales.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -56,6 +62,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.CurrentAccountMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Last: turns a login refused for too many failures into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "billmysales.urls"
@@ -98,10 +107,74 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "es"
 LANGUAGES = [("es", "Español"), ("en", "English")]
+# Axes first: it refuses a locked-out login before any backend checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "America/Santiago"
 USE_I18N = True
 USE_TZ = True
+
+# Sign-up, sign-in and password reset (django-allauth): by email, each new address confirmed by a link
+# before the first sign-in. Templates in templates/account/; policy hooks in accounts.adapter.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.LoginForm",
+    "signup": "accounts.forms.SignupForm",
+    "reset_password": "accounts.forms.ResetPasswordForm",
+    "reset_password_from_key": "accounts.forms.ResetPasswordKeyForm",
+    "change_password": "accounts.forms.ChangePasswordForm",
+    "set_password": "accounts.forms.SetPasswordForm",
+}
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[BillMySales] "
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_LOGOUT_REDIRECT_URL = "login"
+# Repeated failed sign-ins are axes' job (below, with its Spanish lockout page); allauth keeps its
+# per-IP limits as a second line against one address trying many emails.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip"}
+
+# django-axes: AXES_FAILURE_LIMIT failed sign-ins for one email from one IP lock that pair out for
+# AXES_COOLOFF_MINUTES (a stranger cannot lock a merchant out from everywhere); a success resets the count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.adapter.lockout_response"
+# The client's address as allauth reads it, so both count the same client: REMOTE_ADDR, or behind
+# ALLAUTH_TRUSTED_PROXY_COUNT proxies (production.py) the matching X-Forwarded-For entry.
+AXES_CLIENT_IP_CALLABLE = "accounts.adapter.client_ip"
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
+
+# Content-Security-Policy (django-csp): nothing inline, nothing from another origin. Pages keep their CSS
+# in static/css/ and their JS in static/js/; htmx's own indicator style is off (base.html). Bootstrap's
+# CSS draws a few icons as data: images. No form-action: the connect buttons POST and are redirected to
+# the store's or Multivende's consent page, which form-action would block. The API's Redoc page relaxes
+# styles for itself only (billmysales/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
