@@ -6,6 +6,7 @@ test, and issued only with a certification biller. Each step's outcome is report
 support agent sees where a new setup breaks.
 """
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -18,8 +19,11 @@ from sources.base import SourceError
 from sources.registry import source_adapter_for
 
 from ..emission import emission_run
-from ..models import DocumentKind, Gateway, OrderStatus
+from ..models import DocumentKind, EmissionStatus, Gateway, OrderStatus
 from .ingest import order_ingest
+
+# How long the test sale waits for a worker that claimed its emission first (a biller call's timeouts fit).
+WORKER_WAIT_SECONDS = 30
 
 
 @dataclass
@@ -80,6 +84,12 @@ def gateway_test_sale(*, gateway: Gateway, actor: Actor) -> TrialSaleReport:
     emission = order.emissions.get(kind=DocumentKind.INVOICE)
     document = emission_run(emission_id=emission.pk)
     emission.refresh_from_db()
+    # Ingesting queued the emission for the workers too: one of them may have claimed it first. Its outcome
+    # is the test's outcome, so wait for it instead of reporting "Emitiendo" as a failure.
+    deadline = time.monotonic() + WORKER_WAIT_SECONDS
+    while document is None and emission.status == EmissionStatus.ISSUING and time.monotonic() < deadline:
+        time.sleep(0.2)
+        emission.refresh_from_db()
     if document is None:
         document = getattr(emission, "document", None) if emission.status == "issued" else None
     if not report.add(
