@@ -61,6 +61,7 @@ urlpatterns = [
     path("hooks/<str:token>/", inbound_webhook, name="inbound-webhook"),
     path("shopify/compliance/", include("gateways.shopify_compliance")),
     path("", include("sources.urls")),
+    path("", include("billers.urls")),
     path("api/v1/account/", AccountApi.as_view(), name="api-account"),
     path("api/v1/source-types/", SourceTypeApi.as_view(), name="api-source-types"),
     path("api/v1/biller-types/", BillerTypeApi.as_view(), name="api-biller-types"),

@@ -24,6 +24,8 @@ from .ingest import (
 )
 from .manual_credit_notes import order_credit_note_request
 from .order_actions import order_emit_now, order_retry, order_skip, orders_backfill, orders_bulk_emit
+from .rules_preview import RulesPreview, rules_preview
+from .setup import SetupStep, gateway_test_order_confirm, setup_next_step, setup_steps
 from .trial_sale import TrialSaleReport, gateway_test_sale
 from .webhooks_setup import gateway_webhook_url, gateway_webhooks_ensure
 
@@ -37,12 +39,15 @@ __all__ = [
     "document_public_url",
     "document_sii_status_refresh",
     "documents_sii_status_due",
+    "RulesPreview",
+    "SetupStep",
     "TrialSaleReport",
     "gateway_activate",
     "gateway_create",
     "gateway_deactivate",
     "gateway_delete",
     "gateway_update",
+    "gateway_test_order_confirm",
     "gateway_test_sale",
     "gateway_webhook_url",
     "gateway_webhooks_ensure",
@@ -60,4 +65,7 @@ __all__ = [
     "order_text_correction",
     "orders_backfill",
     "orders_bulk_emit",
+    "rules_preview",
+    "setup_next_step",
+    "setup_steps",
 ]

@@ -6,16 +6,19 @@ page the merchant's browser returns to. The flow itself is in ``services.py``.
   ``/wc-auth/v1/authorize``.
 - ``callback`` (WooCommerce's server, unsigned, no session, no CSRF token): exactly 200 when the one-time
   ``user_id`` is ours (whatever the keys turned out to be), 400 otherwise so WooCommerce deletes the key.
-- ``return`` (the browser, session-bound): the result in words, and where to continue.
+- ``return`` (the browser, session-bound): the result in words, and where to continue. A flow started with
+  ``next`` (a path on this site, e.g. the setup wizard's data-source step) goes back there once connected.
 """
 import logging
 from functools import cache
 from pathlib import Path
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template import engines
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -30,6 +33,8 @@ from . import services
 logger = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Where the browser goes back to after the return page (the flow's ``next``), kept in its session.
+NEXT_SESSION_KEY = "woocommerce_connect_next"
 
 
 @cache
@@ -44,6 +49,13 @@ def _render(request, name: str, context: dict, status: int = 200) -> HttpRespons
 
 def _actor(request) -> Actor:
     return Actor(user=request.user, support_mode=request.account_context.support_mode)
+
+
+def _local(request, url: str) -> str:
+    """``url`` when it is a path on this site (where to come back), else ""."""
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return url
+    return ""
 
 
 class ConnectStartView(AccountScopedViewMixin, View):
@@ -62,7 +74,7 @@ class ConnectStartView(AccountScopedViewMixin, View):
         data = request.POST if request.method == "POST" else request.GET
         return _render(request, "connect_start.html", {
             "may_write": may_write(request), "errors": list(errors), "connection": self._connection(request),
-            "store_url": data.get("store_url", ""), "name": data.get("name", ""),
+            "store_url": data.get("store_url", ""), "name": data.get("name", ""), "next_url": _local(request, data.get("next", "")),
         }, status=status)
 
     def get(self, request):
@@ -81,6 +93,7 @@ class ConnectStartView(AccountScopedViewMixin, View):
             )
         except ValidationError as exc:
             return self._form(request, errors=exc.messages, status=400)
+        request.session[NEXT_SESSION_KEY] = _local(request, request.POST.get("next", ""))
         return HttpResponseRedirect(url)
 
 
@@ -108,6 +121,11 @@ class ConnectReturnView(AccountScopedViewMixin, View):
             )
         except ConnectRefused as exc:
             result, status = services.ConnectResult(False, str(exc)), 400
+        next_url = request.session.pop(NEXT_SESSION_KEY, "")
+        if result.ok and next_url:
+            messages.success(request, result.message)
+            return HttpResponseRedirect(next_url)
         return _render(request, "connect_result.html", {
-            "result": result, "continue_url": reverse("dashboard"), "retry_url": reverse(f"connect-{services.PLATFORM}:start"),
+            "result": result, "continue_url": next_url or reverse("dashboard"),
+            "retry_url": reverse(f"connect-{services.PLATFORM}:start"),
         }, status=status)
