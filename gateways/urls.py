@@ -29,7 +29,6 @@ urlpatterns = [
     path("documents/<int:pk>/xml/", documents.DocumentFileView.as_view(extension="xml"), name="document-xml"),
     path("documents/<int:pk>/pdf/", documents.DocumentFileView.as_view(extension="pdf"), name="document-pdf"),
     path("documentos/<str:token>.pdf", documents.public_document_pdf, name="document-public-pdf"),
-]
     path("configuracion/webhooks/", webhooks.WebhookEndpointListView.as_view(), name="settings-webhooks"),
     path("configuracion/webhooks/<int:pk>/", webhooks.WebhookEndpointDetailView.as_view(), name="settings-webhook-detail"),
     path("configuracion/webhooks/<int:pk>/probar/", webhooks.WebhookEndpointTestView.as_view(), name="settings-webhook-test"),
@@ -37,3 +36,4 @@ urlpatterns = [
     path("configuracion/webhooks/<int:pk>/eliminar/", webhooks.WebhookEndpointDeleteView.as_view(), name="settings-webhook-delete"),
     path("configuracion/webhooks/entregas/<int:pk>/reenviar/", webhooks.WebhookDeliveryResendView.as_view(),
          name="settings-webhook-resend"),
+]
