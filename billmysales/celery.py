@@ -2,11 +2,27 @@ import os
 
 from celery import Celery, signals
 
+from .logging import task_context_close, task_context_open
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billmysales.settings.local")
 
 app = Celery("billmysales")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Each task's log lines carry its name, id and the ids it was given (billmysales.logging).
+signals.task_prerun.connect(task_context_open, weak=False)
+signals.task_postrun.connect(task_context_close, weak=False)
+
+
+@signals.setup_logging.connect(weak=False)
+def _configure_logging(**kwargs) -> None:
+    """Workers and beat log through settings.LOGGING (JSON or text, with the context's ids), not Celery's format."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
 
 
 def _close_old_connections(**kwargs) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billers.base import (
@@ -110,7 +110,8 @@ def emission_claim(*, emission_id: int) -> Claim | None:
     now = timezone.now()
     if emission.status in (EmissionStatus.ISSUED, EmissionStatus.FAILED, EmissionStatus.HELD):
         return None
-    last = emission.attempts.order_by("-number").first()
+    # attempt_count is written with each attempt, in the same transaction: none yet, nothing to read.
+    last = emission.attempts.order_by("-number").first() if emission.attempt_count else None
     reconcile_first = False
     if emission.status == EmissionStatus.ISSUING:
         if last is not None and last.outcome == Outcome.PENDING and now - last.started_at < _lease():
@@ -216,18 +217,28 @@ def _finish_attempt(claim: Claim, outcome: str, started: float, error: Exception
 
 @transaction.atomic
 def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcome: str) -> Document:
-    emission = Emission.objects.select_for_update(of=("self",)).select_related("order__gateway__biller").get(pk=claim.emission_id)
+    """One conditional UPDATE takes the emission's lock and marks it issued unless another worker (which
+    presumed this attempt dead) recorded it first; the rows loaded at the claim are used as they are
+    (their fields the document copies cannot change), and the order's payment status is read fresh by
+    the UPDATE that marks it issued."""
+    emission = claim.emission
+    now = timezone.now()
+    recorded = Emission.objects.filter(pk=emission.pk).exclude(status=EmissionStatus.ISSUED).update(
+        status=EmissionStatus.ISSUED, status_reason="", next_attempt_at=None, updated_at=now,
+    )
     _finish_attempt(claim, outcome, started)
-    if emission.status == EmissionStatus.ISSUED:
+    if not recorded:
         # Another worker recorded it after presuming this attempt dead: keep the one document.
-        return emission.document
+        return Document.objects.get(emission_id=emission.pk)
+    emission.status, emission.status_reason, emission.next_attempt_at, emission.updated_at = EmissionStatus.ISSUED, "", None, now
+    order = emission.order
     credited = None
     if emission.kind == DocumentKind.CREDIT_NOTE:
-        credited = emission.order.documents.filter(kind=DocumentKind.INVOICE).order_by("-sequence").first()
-    biller = emission.order.gateway.biller
+        credited = order.documents.filter(kind=DocumentKind.INVOICE).order_by("-sequence").first()
+    biller = order.gateway.biller
     document = Document.objects.create(
         account_id=emission.account_id,
-        order=emission.order,
+        order=order,
         emission=emission,
         kind=emission.kind,
         sequence=emission.sequence,
@@ -247,13 +258,15 @@ def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcom
         credited_document=credited,
     )
     metrics.document_issued(document, emission)
-    _set_status(emission, EmissionStatus.ISSUED)
+    payment_status = order.payment_status
+    if emission.kind == DocumentKind.INVOICE:
+        payment_status = _order_mark_issued(order, now)
     events.document_issued(document)
     SideEffect.objects.bulk_create(
         [SideEffect(account_id=emission.account_id, document=document, kind=kind) for kind in SideEffect.Kind.values]
     )
     side_effects_enqueue(document.id)
-    if emission.kind == DocumentKind.INVOICE and emission.order.payment_status in REFUND_STATUSES:
+    if emission.kind == DocumentKind.INVOICE and payment_status in REFUND_STATUSES:
         # Refunds that arrived while the invoice was in flight become credit notes now.
         refunds_enqueue(emission.order_id)
     logger.info(
@@ -261,6 +274,20 @@ def _record_success(claim: Claim, issued: IssuedDocument, started: float, outcom
         emission.account_id, emission.order_id, document.tipo_dte, document.folio, outcome,
     )
     return document
+
+
+def _order_mark_issued(order: Order, now) -> str:
+    """Marks the order issued; returns its payment status as committed now (a refund may have arrived
+    while the biller was called)."""
+    table, quote = Order._meta.db_table, connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(table)} SET status = %s, status_reason = '', updated_at = %s WHERE id = %s RETURNING payment_status",
+            [OrderStatus.ISSUED, connection.ops.adapt_datetimefield_value(now), order.pk],
+        )
+        order.payment_status = cursor.fetchone()[0]
+    order.status, order.status_reason, order.updated_at = OrderStatus.ISSUED, "", now
+    return order.payment_status
 
 
 @transaction.atomic

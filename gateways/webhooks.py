@@ -7,6 +7,7 @@ reason, for the merchant) or deliberately ignored (pings, topics we do not act o
 could not be committed, so the store delivers again.
 """
 import logging
+import time
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -27,10 +28,31 @@ def _error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+# token → (monotonic expiry, gateway with its source): read once per BMS_WEBHOOK_GATEWAY_CACHE_SECONDS per process.
+_gateways: dict[str, tuple[float, Gateway]] = {}
+GATEWAY_CACHE_ENTRIES = 4096
+
+
+def webhook_gateway(token: str) -> Gateway | None:
+    """The gateway of a webhook address with its store connection (credentials decrypted), kept a few
+    seconds per process: a peak delivers many orders to one address, and each would read and decrypt them."""
+    now = time.monotonic()
+    cached = _gateways.get(token)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    gateway = Gateway.objects.select_related("source").filter(webhook_token=token).first()
+    ttl = settings.BMS_WEBHOOK_GATEWAY_CACHE_SECONDS
+    if gateway is not None and ttl > 0:
+        if len(_gateways) >= GATEWAY_CACHE_ENTRIES:
+            _gateways.clear()
+        _gateways[token] = (now + ttl, gateway)
+    return gateway
+
+
 @csrf_exempt
 @require_POST
 def inbound_webhook(request, token: str):
-    gateway = Gateway.objects.select_related("source").filter(webhook_token=token).first()
+    gateway = webhook_gateway(token)
     if gateway is None:
         return _error("Dirección de webhook desconocida.", 404)
     try:

@@ -23,8 +23,7 @@ import logging
 import random
 import time
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext_lazy as _
 
 from billmysales.integrations.spec import DECIMAL, INT, Field
@@ -84,18 +83,26 @@ class SandboxAdapter(BillerAdapter):
         return issued
 
     def _reserve_folio(self, tipo: int) -> int:
-        counters = FolioCounter.objects.filter(connection=self.connection, tipo_dte=tipo)
-        with transaction.atomic():
-            if not counters.update(next_folio=F("next_folio") + 1):
-                try:
-                    with transaction.atomic():
-                        FolioCounter.objects.create(
-                            account_id=self.connection.account_id, connection=self.connection, tipo_dte=tipo, next_folio=2
-                        )
-                    return 1
-                except IntegrityError:
-                    counters.update(next_folio=F("next_folio") + 1)
-            return counters.values_list("next_folio", flat=True).get() - 1
+        """The next folio of this connection and type: one ``UPDATE … RETURNING`` (its own transaction, the
+        counter row locked only for that statement); the counter is created on the type's first document."""
+        table, quote = FolioCounter._meta.db_table, connection.ops.quote_name
+        sql = (f"UPDATE {quote(table)} SET next_folio = next_folio + 1 WHERE connection_id = %s AND tipo_dte = %s "
+               "RETURNING next_folio - 1")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [self.connection.pk, tipo])
+            row = cursor.fetchone()
+        if row is not None:
+            return row[0]
+        try:
+            with transaction.atomic():
+                FolioCounter.objects.create(
+                    account_id=self.connection.account_id, connection=self.connection, tipo_dte=tipo, next_folio=2
+                )
+            return 1
+        except IntegrityError:  # another issue of the type's first document created it first
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [self.connection.pk, tipo])
+                return cursor.fetchone()[0]
 
     def _issue(self, prepared: dict, request: IssueRequest) -> IssuedDocument:
         tipo = int(prepared["dte"]["Encabezado"]["IdDoc"]["TipoDTE"])

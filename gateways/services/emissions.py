@@ -25,17 +25,22 @@ def emission_reference(order: Order, kind: str, sequence: int) -> str:
     return f"bms-{order.account_id}-{order.pk}-{'F' if kind == DocumentKind.INVOICE else 'NC'}{sequence}"
 
 
-def emission_create(*, order: Order, kind: str, sale, prepared: dict, refund_external_id: str = "") -> Emission | None:
+def emission_create(
+    *, order: Order, kind: str, sale, prepared: dict, refund_external_id: str = "", order_is_new: bool = False
+) -> Emission | None:
     """Creates the emission for (order, kind, next sequence) unless an equivalent one exists; queues it.
-    Called under the order's row lock."""
-    existing = order.emissions.filter(kind=kind)
-    if kind == DocumentKind.INVOICE:
-        # A new invoice only when every earlier one was rejected or annulled by a credit note.
-        if any(not replaceable(e) for e in existing) and not invoice_annulled(order):
+    Called under the order's row lock. ``order_is_new``: the order was inserted in this transaction, so it
+    has no emission yet (nothing to look up)."""
+    sequence = 1
+    if not order_is_new:
+        existing = order.emissions.filter(kind=kind)
+        if kind == DocumentKind.INVOICE:
+            # A new invoice only when every earlier one was rejected or annulled by a credit note.
+            if any(not replaceable(e) for e in existing) and not invoice_annulled(order):
+                return None
+        elif existing.filter(refund_external_id=refund_external_id).exists():
             return None
-    elif existing.filter(refund_external_id=refund_external_id).exists():
-        return None
-    sequence = (existing.order_by("-sequence").values_list("sequence", flat=True).first() or 0) + 1
+        sequence = (existing.order_by("-sequence").values_list("sequence", flat=True).first() or 0) + 1
     emission = Emission.objects.create(
         account_id=order.account_id,
         order=order,

@@ -10,7 +10,7 @@ import logging
 from dataclasses import asdict, replace
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -44,26 +44,46 @@ def inbound_event_receive(
 
     A delivery whose authentic body cannot be read (``problem``) is stored rejected with the reason and
     its text, so the merchant sees it. Returns (event, created); a replay creates nothing.
+
+    One ``INSERT … ON CONFLICT DO NOTHING`` decides: concurrent deliveries of one id insert one row and
+    the others read it (no savepoint, no SELECT before the INSERT).
     """
     now = timezone.now()
     log_bind(account_id=gateway.account_id, gateway_id=gateway.pk)
+    values = {
+        "account_id": gateway.account_id, "gateway_id": gateway.pk, "delivery_id": delivery_id, "topic": topic,
+        "payload": payload, "body_text": body_text,
+        "status": InboundEvent.Status.REJECTED if problem else InboundEvent.Status.PENDING,
+        "attempts": 0, "received_at": now, "processed_at": now if problem else None, "requeued_at": None, "error": problem,
+    }
     with transaction.atomic():
-        event, created = InboundEvent.objects.get_or_create(
-            gateway=gateway,
-            delivery_id=delivery_id,
-            defaults={
-                "account_id": gateway.account_id, "topic": topic, "payload": payload, "body_text": body_text,
-                "status": InboundEvent.Status.REJECTED if problem else InboundEvent.Status.PENDING,
-                "error": problem, "processed_at": now if problem else None,
-            },
-        )
-        metrics.delivery_received(created=created, unreadable=bool(problem))
-        if created and problem:
+        pk = _insert_unless_exists(InboundEvent, values, unique=("gateway_id", "delivery_id"))
+        metrics.delivery_received(created=pk is not None, unreadable=bool(problem))
+        if pk is None:
+            return InboundEvent.objects.get(gateway_id=gateway.pk, delivery_id=delivery_id), False
+        event = InboundEvent(pk=pk, **values)
+        if problem:
             logger.warning("account=%s gateway=%s event=%s unreadable delivery: %s", gateway.account_id, gateway.pk, event.pk, problem)
             events.order_unreadable(event, problem)
-        elif created:
+        else:
             inbound_event_enqueue(event.id)
-    return event, created
+    return event, True
+
+
+def _insert_unless_exists(model, values: dict, *, unique: tuple[str, ...]) -> int | None:
+    """INSERT the row unless one with the same ``unique`` columns exists; its new id, or None."""
+    meta = model._meta
+    fields = {name: meta.get_field(name) for name in values}
+    quote = connection.ops.quote_name
+    sql = "INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT ({unique}) DO NOTHING RETURNING {pk}".format(
+        table=quote(meta.db_table), columns=", ".join(quote(f.column) for f in fields.values()),
+        placeholders=", ".join(["%s"] * len(fields)), unique=", ".join(quote(meta.get_field(name).column) for name in unique),
+        pk=quote(meta.pk.column),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_save(values[name], connection) for name, field in fields.items()])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def inbound_event_process(*, event_id: int) -> Order | None:
@@ -73,7 +93,10 @@ def inbound_event_process(*, event_id: int) -> Order | None:
         return None
     metrics.ingest_started(event)
     try:
-        order = order_ingest(gateway=event.gateway, raw=event.payload)
+        # The order and the event's "processed" mark commit together: one transaction.
+        with transaction.atomic():
+            order = _order_ingest(gateway=event.gateway, raw=event.payload)
+            InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.PROCESSED, error="", processed_at=timezone.now())
     except (OrderParseError, SourceNotRegistered) as exc:
         logger.warning("account=%s gateway=%s event=%s unreadable order: %s", event.account_id, event.gateway_id, event.id, exc)
         _event_finish(event, InboundEvent.Status.REJECTED, exc.message)
@@ -81,7 +104,6 @@ def inbound_event_process(*, event_id: int) -> Order | None:
     except Exception as exc:  # a bug or a database refusal: retried a few times, then parked, never looped
         _event_crashed(event, exc)
         return None
-    _event_finish(event, InboundEvent.Status.PROCESSED, "")
     return order
 
 
@@ -154,50 +176,83 @@ def _order_fields(data: OrderData) -> dict:
     }
 
 
-def _lock_or_create_order(gateway: Gateway, data: OrderData) -> tuple[Order, bool]:
-    """The order row, locked for this transaction; created if new. Safe under concurrent deliveries."""
-    order = Order.objects.select_for_update().filter(gateway=gateway, external_id=data.external_id).first()
-    if order is not None:
-        return order, False
-    try:
-        with transaction.atomic():
-            return (
-                Order.objects.create(account_id=gateway.account_id, gateway=gateway, external_id=data.external_id, **_order_fields(data)),
-                True,
-            )
-    except IntegrityError:
-        # Another delivery of the same order created it first: wait for its lock and continue.
-        return Order.objects.select_for_update().get(gateway=gateway, external_id=data.external_id), False
+def _order_insert_unless_exists(order: Order) -> bool:
+    """INSERTs the new, decided order in one statement, unless another delivery of it committed first
+    (then nothing is written and False is returned: the caller locks that row and goes on with it)."""
+    values = {f.attname: f.pre_save(order, True) for f in Order._meta.concrete_fields if not f.primary_key}
+    pk = _insert_unless_exists(Order, values, unique=("gateway_id", "external_id"))
+    if pk is None:
+        return False
+    order.pk = pk
+    order._state.adding = False
+    return True
 
 
 def order_ingest(*, gateway: Gateway, raw: dict, backfill: bool = False, is_test: bool = False) -> Order:
     """Idempotent upsert of the order and its decision; queues the emission when the rules say emit."""
+    with transaction.atomic():
+        return _order_ingest(gateway=gateway, raw=raw, backfill=backfill, is_test=is_test)
+
+
+def _order_ingest(*, gateway: Gateway, raw: dict, backfill: bool = False, is_test: bool = False) -> Order:
+    """``order_ingest`` inside the caller's transaction.
+
+    A new order is decided first and INSERTed with its decision (INSERT … ON CONFLICT DO NOTHING): one
+    statement, no savepoint, no UPDATE after it. A known order is locked (SELECT … FOR UPDATE) before
+    anything is decided, so concurrent deliveries of one order are applied one after the other."""
     source = source_adapter_for(gateway.source)
     data = source.parse_order(raw)
     if is_test and not data.is_test:
         data = replace(data, is_test=True)
-    with transaction.atomic():
-        order, created = _lock_or_create_order(gateway, data)
-        log_bind(account_id=gateway.account_id, gateway_id=gateway.pk, order_id=order.pk)
-        backfill = backfill or order.backfill
-        # An emission that may have reached the biller stays in charge (it is reconciled, or waits
-        # for a person); a new version of the order never starts another beside it.
-        if created or (order.status in OPEN_STATUSES and unfinished_invoice_emission(order) is None):
-            order_decide(order=order, gateway=gateway, data=data, backfill=backfill, field_defaults=source.default_field_mapping)
-        else:
-            # Issued / in flight: never re-issued because it changed; keep the newest payload for refunds.
-            Order.objects.filter(pk=order.pk).update(raw=data.raw, payment_status=data.payment_status, updated_at=timezone.now())
-            order.raw = data.raw
-        if order.status == OrderStatus.ISSUED:
-            order_credit_notes_sync(order=order, data=data)
+    order = Order.objects.select_for_update().filter(gateway=gateway, external_id=data.external_id).first()
+    if order is None:
+        order = Order(account_id=gateway.account_id, gateway=gateway, external_id=data.external_id)
+        decision, prepared = _decide(order=order, gateway=gateway, data=data, backfill=backfill,
+                                     field_defaults=source.default_field_mapping)
+        if _order_insert_unless_exists(order):
+            log_bind(account_id=gateway.account_id, gateway_id=gateway.pk, order_id=order.pk)
+            _after_decision(order, decision, prepared, new=True)
+            return order
+        # Another delivery of the same order created it first: wait for its lock and continue with it.
+        order = Order.objects.select_for_update().get(gateway=gateway, external_id=data.external_id)
+    log_bind(account_id=gateway.account_id, gateway_id=gateway.pk, order_id=order.pk)
+    backfill = backfill or order.backfill
+    # An emission that may have reached the biller stays in charge (it is reconciled, or waits
+    # for a person); a new version of the order never starts another beside it.
+    if order.status in OPEN_STATUSES and unfinished_invoice_emission(order) is None:
+        order_decide(order=order, gateway=gateway, data=data, backfill=backfill, field_defaults=source.default_field_mapping)
+    else:
+        # Issued / in flight: never re-issued because it changed; keep the newest payload for refunds.
+        Order.objects.filter(pk=order.pk).update(raw=data.raw, payment_status=data.payment_status, updated_at=timezone.now())
+        order.raw = data.raw
+    if order.status == OrderStatus.ISSUED:
+        order_credit_notes_sync(order=order, data=data)
     return order
+
+
+# What deciding an order writes on it (``order_decide`` saves these and nothing else).
+DECIDED_FIELDS = (
+    "number", "payment_status", "paid_total", "currency", "buyer_name",
+    "buyer_email", "raw", "is_test", "source_created_at", "backfill", "decision", "buyer_rut", "status", "status_reason",
+    "updated_at",
+)
 
 
 def order_decide(
     *, order: Order, gateway: Gateway, data: OrderData, backfill: bool, field_defaults: dict[str, str], by_person: bool = False
 ) -> None:
-    """Decides the order and queues its invoice. ``by_person``: someone asked to emit it now, so
-    manual mode and an inactive gateway do not make it wait."""
+    """Decides the (locked, existing) order and queues its invoice. ``by_person``: someone asked to emit it
+    now, so manual mode and an inactive gateway do not make it wait."""
+    decision, prepared = _decide(order=order, gateway=gateway, data=data, backfill=backfill, field_defaults=field_defaults,
+                                 by_person=by_person)
+    order.save(update_fields=DECIDED_FIELDS)
+    _after_decision(order, decision, prepared, new=False)
+
+
+def _decide(
+    *, order: Order, gateway: Gateway, data: OrderData, backfill: bool, field_defaults: dict[str, str], by_person: bool = False
+):
+    """Sets the order's fields, decision and status in memory; returns (decision, what the biller's check prepared)."""
     decision = decide_order(
         ruleset=gateway.ruleset, order=data, field_defaults=field_defaults, backfill=backfill,
         certification=gateway.biller.is_certification,
@@ -222,8 +277,11 @@ def order_decide(
     else:
         order.status = {"skip": OrderStatus.SKIPPED, "hold": OrderStatus.HELD, "wait": OrderStatus.WAITING}[decision.action]
         order.status_reason = decisive
-    order.save()
+    return decision, prepared
+
+
+def _after_decision(order: Order, decision, prepared: dict | None, *, new: bool) -> None:
     if order.status == OrderStatus.READY:
-        emission_create(order=order, kind=DocumentKind.INVOICE, sale=decision.sale, prepared=prepared)
+        emission_create(order=order, kind=DocumentKind.INVOICE, sale=decision.sale, prepared=prepared, order_is_new=new)
     elif order.status == OrderStatus.HELD:
         events.order_held(order)
