@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
 
+from django.utils.log import log_response
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
@@ -63,6 +64,11 @@ def log_bind(**ids: object) -> None:
     ids = _clean(ids)
     if ids:
         _context.set(MappingProxyType({**_context.get(), **ids}))
+
+
+def log_context_clear() -> None:
+    """Forgets every id bound in this thread or task (the end of a unit of work)."""
+    _context.set(EMPTY)
 
 
 @contextmanager
@@ -104,6 +110,9 @@ class LogContextMiddleware:
         request_token = _request.set(request)
         try:
             response = self.get_response(request)
+            if response.status_code >= 400:
+                # What Django logs after the middleware returns (e.g. the API's 4xx), logged here with the ids.
+                log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
         finally:
             _request.reset(request_token)
             _context.reset(token)
@@ -141,7 +150,7 @@ def task_context_open(sender=None, task_id=None, task=None, args=None, kwargs=No
 
 def task_context_close(**_):
     """``task_postrun``: nothing of this task is left on the next one's lines."""
-    _context.set(EMPTY)
+    log_context_clear()
 
 
 # --- logging handlers and formatters ------------------------------------------------------------
@@ -161,12 +170,13 @@ class ContextFilter(logging.Filter):
 
 class JsonFormatter(_BaseJsonFormatter):
     """One JSON object per line: ``timestamp``, ``level``, ``logger``, ``message``, the context's ids,
-    any ``extra=`` fields, and ``exc_info`` when there is a traceback."""
+    any ``extra=`` fields (e.g. ``status_code``), and ``exc_info`` when there is a traceback."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
         kwargs.setdefault("timestamp", True)
-        kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, "bms_context"])
+        # ``request`` (Django's request log lines) would only print its repr: the message names the path.
+        kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, "bms_context", "request"])
         super().__init__(*args, **kwargs)
 
     def add_fields(self, log_data: dict, record: logging.LogRecord, message_dict: dict) -> None:

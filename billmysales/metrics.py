@@ -147,8 +147,10 @@ def database_metrics() -> list[GaugeMetricFamily]:
         "bms_inbound_events", f"Store deliveries not processed (pending) or not readable (rejected, failed); counts stop at {cap}.",
         labels=["status"],
     )
+    # The timeout is set for this transaction only, so only when this is the outermost one (the view's).
+    own_transaction = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and own_transaction:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL statement_timeout = %s", [int(settings.BMS_METRICS_QUERY_TIMEOUT * 1000)])
         for status in WORKING_STATUSES:
