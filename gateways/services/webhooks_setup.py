@@ -29,6 +29,14 @@ def gateway_webhooks_enqueue(gateway: Gateway) -> None:
     enqueue_after_commit(WEBHOOKS_TASK, (gateway.pk,))
 
 
+def source_webhooks_reensure(*, connection: SourceConnection) -> int:
+    """Queues the subscription again for every gateway of ``connection``; returns how many."""
+    gateways = list(Gateway.objects.filter(source=connection))
+    for gateway in gateways:
+        gateway_webhooks_enqueue(gateway)
+    return len(gateways)
+
+
 def gateway_webhooks_ensure(*, gateway_id: int) -> str:
     """Subscribes the gateway's address at its store when the store's adapter can; says what happened.
     A failure is shown on the connection ("needs attention") with the store's answer."""
