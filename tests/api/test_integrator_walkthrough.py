@@ -15,7 +15,7 @@ The walk-through is read from the ``bash`` blocks between ``<!-- walkthrough -->
 - ``until curl … | jq -e 'EXPR' > /dev/null; do sleep 1; done`` with ``PATH == literal`` or
   ``length == N``;
 - ``BMS_WEBHOOK_SECRET="$SECRET" python3 receiver.py &``: starts the guide's own receiver (the Python
-  snippet, exec'd from the guide) on the ``HOOKS`` port.
+  snippet, exec'd from the guide) on the ``HOOKS`` port; ``sleep N``.
 
 Anything else in a walk-through block fails the test, so the guide cannot show a command nobody ran.
 A ``json`` block after a command is the answer it shows: every key it names must be in the real answer
@@ -235,6 +235,8 @@ class Shell:
                 time.sleep(0.5)
         elif stripped == 'BMS_WEBHOOK_SECRET="$SECRET" python3 receiver.py &':
             self.start_receiver(self.env["SECRET"])
+        elif m := re.fullmatch(r"sleep (\d+)", stripped):
+            time.sleep(int(m.group(1)))
         elif m := re.fullmatch(r"(?:export )?(\w+)=(?!\$\()(.+)", stripped):
             [value] = words(m.group(2), self.env)
             self.env[m.group(1)] = value
@@ -727,3 +729,18 @@ def test_a_test_sale_whose_emission_a_worker_claimed_first_reports_the_workers_d
     assert report.ok, report.as_dict()
     assert [step.name for step in report.steps][-2:] == ["Emisión", "Cuadre"]
     assert Document.objects.filter(order_id=report.order_id).count() == 1 and report.document_id
+
+
+def test_the_shell_expands_like_bash_and_refuses_what_it_cannot_run():
+    assert words("""curl -H "A: $X" '{"a": "$Y"}' x|tee""", {"X": "1"}) == ["curl", "-H", "A: 1", '{"a": "$Y"}', "x", "|", "tee"]
+    assert expand('{"id": $ID, "u": "${U}/x"}', {"ID": "7", "U": "http://h"}) == '{"id": 7, "u": "http://h/x"}'
+    assert jq_test({"results": [{"status": "issued"}]}, '.results[0].status == "issued"')
+    assert not jq_test({"results": []}, '.results[0].status == "issued"')
+    assert jq_test([1, 2], "length == 2") and not jq_test([1], "length == 2")
+    shell = Shell({}, lambda secret: None)
+    with pytest.raises(AssertionError, match="cannot run"):
+        shell.run("rm -rf answer.json", None, None)
+    with pytest.raises(AssertionError, match="no '# → <status>'"):
+        shell.run('curl -sS "http://127.0.0.1:9/"', None, None)
+    with pytest.raises(AssertionError, match="used before it is set"):
+        shell.run('curl -sS "$NOWHERE/"', None, 200)
