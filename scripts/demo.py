@@ -1,4 +1,5 @@
-"""`make demo`: migrate, seed, then run the web server, a Celery worker and beat until Ctrl-C.
+"""`make demo`: migrate, start the LibreDTE simulator, seed, then run the web server, a Celery worker and
+beat until Ctrl-C.
 
 Embedded by default (SQLite under var/, the filesystem broker: no servers to install, no eager mode);
 DATABASE_URL / REDIS_URL in the environment switch it to PostgreSQL / Redis.
@@ -7,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +16,20 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 HOST = os.environ.get("BMS_DEMO_HOST", "127.0.0.1")
 PORT = os.environ.get("BMS_DEMO_PORT", "8000")
+LIBREDTE_PORT = os.environ.get("BMS_DEMO_LIBREDTE_PORT", "8101")
+
+
+def start_simulator(name: str, port: str, env: dict) -> tuple[subprocess.Popen, str]:
+    """Starts ``python -m simulators NAME`` and returns it with the URL it printed."""
+    proc = subprocess.Popen([PY, "-m", "simulators", name, "--host", HOST, "--port", port], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if " at " not in line:
+        proc.kill()
+        raise SystemExit(f"demo: the {name} simulator did not start (port {port} busy? set BMS_DEMO_{name.upper()}_PORT)")
+    # Keep reading what it prints, so a full pipe never blocks it.
+    threading.Thread(target=lambda: [sys.stdout.write(f"{name}: {out}") for out in proc.stdout], daemon=True).start()
+    return proc, line.rsplit(" at ", 1)[1].strip()
 
 
 def main() -> int:
@@ -24,7 +40,13 @@ def main() -> int:
     Path(env.get("BMS_VAR_DIR", ROOT / "var")).mkdir(parents=True, exist_ok=True)
     manage = [PY, str(ROOT / "manage.py")]
     subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    subprocess.run(manage + ["seed_demo"], cwd=ROOT, env=env, check=True)
+    libredte, libredte_url = start_simulator("libredte", LIBREDTE_PORT, env)
+    try:
+        subprocess.run(manage + ["seed_demo", "--libredte-url", libredte_url], cwd=ROOT, env=env, check=True)
+    except subprocess.CalledProcessError:
+        libredte.kill()
+        raise
+    print(f"demo: LibreDTE simulator at {libredte_url}", flush=True)
     broker = "Redis" if env.get("REDIS_URL") else "embedded filesystem broker (var/broker)"
     database = "DATABASE_URL" if env.get("DATABASE_URL") else "SQLite (var/db.sqlite3)"
     print(f"demo: database {database}, broker {broker}", flush=True)
@@ -34,7 +56,7 @@ def main() -> int:
                    "-P", "solo", "-l", "info", "-n", "demo@%h"],
         "beat": [PY, "-m", "celery", "-A", "billmysales", "beat", "-l", "info"],
     }
-    procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}
+    procs = {"libredte simulator": libredte, **{name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}}
     print(f"demo: open http://{HOST}:{PORT}/ — Ctrl-C stops everything", flush=True)
     stopping = False
 
