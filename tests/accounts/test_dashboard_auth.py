@@ -58,7 +58,7 @@ def test_sign_up_confirm_then_create_the_first_account(client):
     membership = Membership.objects.select_related("account").get(user=user)
     assert membership.role == Role.OWNER and membership.account.rut == "76086428-5" and membership.last_used_at is not None
     assert AuditLog.objects.filter(account=membership.account, action="account.create", actor=user).exists()
-    assert "Tienda de Ana SpA" in client.get("/").content.decode()
+    assert "Tienda de Ana SpA" in client.get("/configuracion/cuenta/").content.decode()
 
 
 def test_signing_in_before_confirming_sends_the_link_again_and_does_not_sign_in(client):
@@ -84,7 +84,7 @@ def test_users_created_by_an_operator_sign_in_without_a_confirmation_link(client
     answer = sign_in(client, user.email)
     assert answer.status_code == 302 and answer["Location"] == "/"
     assert not mail.outbox
-    assert account.name in client.get("/").content.decode()
+    assert account.name in client.get("/configuracion/cuenta/").content.decode()
 
 
 def test_the_login_page_posts_the_email_as_username_and_wrong_passwords_are_told_in_spanish(client, user):
@@ -188,7 +188,7 @@ def test_a_new_user_signs_up_from_the_invitation_without_a_second_email(client, 
     user = User.objects.get(email="nuevo@ejemplo.cl")
     assert Membership.objects.get(user=user).account == account
     # Joined an account: no first-account page.
-    assert client.get("/").status_code == 200
+    assert client.get("/configuracion/cuenta/").status_code == 200
 
 
 def test_an_invitation_for_someone_else_is_refused(client, user, account, other_account, django_capture_on_commit_callbacks):
@@ -254,7 +254,7 @@ def test_support_mode_with_a_reason_opens_the_account_and_audits_it(client, othe
     assert answer["Location"] == "/"
     entry = AuditLog.objects.get(action="support.open")
     assert entry.account == other_account and entry.actor == staff and entry.support_mode and entry.data == {"reason": "Ticket #4521"}
-    assert "Modo soporte" in client.get("/").content.decode()
+    assert "Modo soporte" in client.get("/configuracion/cuenta/").content.decode()
 
 
 def test_the_support_service_itself_refuses_a_blank_reason(other_account):
