@@ -19,8 +19,8 @@ class Gateway(TenantModel):
     """Joins one store to one biller under one rule set."""
 
     class Environment(models.TextChoices):
-        CERTIFICATION = "certification", "Certificación"
-        PRODUCTION = "production", "Producción"
+        CERTIFICATION = "certification", _("Certificación")
+        PRODUCTION = "production", _("Producción")
 
     name = models.CharField(max_length=120)
     source = models.ForeignKey(SourceConnection, on_delete=models.PROTECT, related_name="gateways")
@@ -76,14 +76,14 @@ class InboundEvent(TenantModel):
 
 
 class OrderStatus(models.TextChoices):
-    RECEIVED = "received", "Recibida"
-    WAITING = "waiting", "Esperando (p. ej. pago)"
-    HELD = "held", "Retenida para revisión"
-    READY = "ready", "Lista para emitir"
-    ISSUING = "issuing", "Emitiendo"
-    ISSUED = "issued", "Emitida"
-    SKIPPED = "skipped", "Omitida"
-    FAILED = "failed", "Fallida"
+    RECEIVED = "received", _("Recibida")
+    WAITING = "waiting", _("Esperando (p. ej. pago)")
+    HELD = "held", _("Retenida para revisión")
+    READY = "ready", _("Lista para emitir")
+    ISSUING = "issuing", _("Emitiendo")
+    ISSUED = "issued", _("Emitida")
+    SKIPPED = "skipped", _("Omitida")
+    FAILED = "failed", _("Fallida")
 
 
 class Order(TenantModel):
@@ -116,6 +116,8 @@ class Order(TenantModel):
             models.Index(fields=["account", "number"], name="order_account_number"),
             models.Index(fields=["account", "buyer_rut"], name="order_account_rut"),
             models.Index(fields=["account", "buyer_email"], name="order_account_email"),
+            # Orders of a date range, read in (received_at, id) order (the dashboard's date filter).
+            models.Index(fields=["account", "received_at"], name="order_account_received"),
             models.Index(fields=["status", "updated_at"], name="order_sweeper"),
             # The oldest paid order not issued yet, for /metrics: one lookup in an index of only those orders.
             models.Index(fields=["received_at"], name="order_unissued_age",
@@ -127,16 +129,16 @@ class Order(TenantModel):
 
 
 class DocumentKind(models.TextChoices):
-    INVOICE = "invoice", "Documento de venta"
-    CREDIT_NOTE = "credit_note", "Nota de crédito"
+    INVOICE = "invoice", _("Documento de venta")
+    CREDIT_NOTE = "credit_note", _("Nota de crédito")
 
 
 class EmissionStatus(models.TextChoices):
-    PENDING = "pending", "Pendiente"
-    ISSUING = "issuing", "Emitiendo"
-    ISSUED = "issued", "Emitido"
-    FAILED = "failed", "Fallido"
-    HELD = "held", "Retenido para revisión"
+    PENDING = "pending", _("Pendiente")
+    ISSUING = "issuing", _("Emitiendo")
+    ISSUED = "issued", _("Emitido")
+    FAILED = "failed", _("Fallido")
+    HELD = "held", _("Retenido para revisión")
 
 
 class Emission(TenantModel):
@@ -218,6 +220,9 @@ class Document(TenantModel):
         indexes = [
             models.Index(fields=["account", "-id"], name="document_account_keyset"),
             models.Index(fields=["account", "folio"], name="document_account_folio"),
+            # Documents of a date range (the documents page's filter) and the home page's per-day charts,
+            # which read only these columns (an index-only scan on PostgreSQL).
+            models.Index(fields=["account", "fecha"], include=["tipo_dte", "kind", "mnt_total"], name="document_account_fecha"),
             models.Index(fields=["sii_status", "sii_checked_at"], name="document_sii_pending"),
         ]
 
@@ -229,13 +234,13 @@ class EmissionAttempt(TenantModel):
     """Every biller call, recorded (committed) before the call is made."""
 
     class Outcome(models.TextChoices):
-        PENDING = "pending", "En curso"
-        SUCCESS = "success", "Emitido"
-        TRANSIENT = "transient", "Error transitorio"
-        REJECTED = "rejected", "Rechazado"
-        RECONCILED = "reconciled", "Conciliado con el facturador"
-        UNKNOWN = "unknown", "Resultado desconocido"
-        MISMATCH = "mismatch", "El facturador emitió otro documento"
+        PENDING = "pending", _("En curso")
+        SUCCESS = "success", _("Emitido")
+        TRANSIENT = "transient", _("Error transitorio")
+        REJECTED = "rejected", _("Rechazado")
+        RECONCILED = "reconciled", _("Conciliado con el facturador")
+        UNKNOWN = "unknown", _("Resultado desconocido")
+        MISMATCH = "mismatch", _("El facturador emitió otro documento")
 
     emission = models.ForeignKey(Emission, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveIntegerField()
@@ -256,15 +261,15 @@ class SideEffect(TenantModel):
     """What happened after issue: write-back to the store, email to the buyer, outgoing webhook."""
 
     class Kind(models.TextChoices):
-        STORE_WRITEBACK = "store_writeback", "Escritura en la tienda"
-        EMAIL = "email", "Correo al comprador"
-        WEBHOOK = "webhook", "Webhook saliente"
+        STORE_WRITEBACK = "store_writeback", _("Escritura en la tienda")
+        EMAIL = "email", _("Correo al comprador")
+        WEBHOOK = "webhook", _("Webhook saliente")
 
     class Outcome(models.TextChoices):
-        PENDING = "pending", "Pendiente"
-        DONE = "done", "Hecho"
-        FAILED = "failed", "Falló"
-        NOT_APPLICABLE = "n/a", "No aplica"
+        PENDING = "pending", _("Pendiente")
+        DONE = "done", _("Hecho")
+        FAILED = "failed", _("Falló")
+        NOT_APPLICABLE = "n/a", _("No aplica")
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="side_effects")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -300,6 +305,54 @@ class BackfillJob(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+
+class BulkJob(TenantModel):
+    """An action a person asked for on many orders (or unread deliveries) at once — emit now, retry, read
+    again — run by a worker in chunks, with its progress for the dashboard.
+
+    The items are fixed when the job is created (what the person saw and chose), at most
+    ``BULK_JOB_MAX_ITEMS``; each one goes through the same service as the single action, so a job never
+    does more than the person could do by hand. ``lease_until`` keeps a second delivery of the task from
+    running the same chunk twice."""
+
+    class Kind(models.TextChoices):
+        EMIT = "emit", _("Emitir ahora")
+        RETRY = "retry", _("Reintentar")
+        REPROCESS = "reprocess", _("Volver a leer")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En cola")
+        RUNNING = "running", _("En curso")
+        DONE = "done", _("Terminado")
+        FAILED = "failed", _("Falló")
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    # What was chosen, as the person would say it ("3 órdenes seleccionadas").
+    description = models.CharField(max_length=300, blank=True)
+    item_ids = models.JSONField(default=list)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # The first items that did not go through, with why: [{"id", "label", "message"}].
+    failures = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_role = models.CharField(max_length=16, blank=True)
+    support_mode = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "-id"], name="bulk_job_account_keyset")]
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, self.processed * 100 // self.total)
 
 
 class WebhookEventType(models.TextChoices):

@@ -14,6 +14,7 @@ from django.utils import timezone
 from .dispatch import emission_enqueue, inbound_event_enqueue
 from .models import Emission, EmissionStatus, InboundEvent
 from .outbox import webhook_deliveries_requeue
+from .services.bulk_jobs import bulk_jobs_resume
 
 BATCH = 1000
 
@@ -42,4 +43,5 @@ def stuck_work_requeue() -> dict:
         for emission_id in emissions:
             emission_enqueue(emission_id)
         deliveries = webhook_deliveries_requeue(stale_before=stale)
+        bulk_jobs_resume(stale_before=stale)
     return {"events": len(events), "emissions": len(emissions), "webhooks": deliveries}

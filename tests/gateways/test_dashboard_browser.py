@@ -48,6 +48,6 @@ def test_support_flow_login_test_sale_and_order_page(live_server, browser_page, 
     page.click("text=Ver la orden de prueba")
     assert page.inner_text("#order-status") == "Emitida"
     assert page.inner_text("td.folio") == "1"
-    assert "paid" in page.inner_text("#reasons")
+    assert "Pedido pagado." in page.inner_text("#reasons")
     page.screenshot(path=str(tmp_path / "order.png"), full_page=True)
     assert gateway.orders.get().documents.count() == 1
