@@ -102,7 +102,9 @@ def parse_order(raw: dict) -> OrderData:
         ),
         global_discount=global_discount,
         global_discount_tax=global_discount_tax if adds_tax and global_discount else None,
-        prices_include_tax=raw.get("prices_include_tax") if isinstance(raw.get("prices_include_tax"), bool) else None,
+        # A store that computes no tax (total_tax 0) says nothing about its prices with "false": most Chilean
+        # stores type gross prices and leave WooCommerce's taxes off.
+        prices_include_tax=raw.get("prices_include_tax") if gross or adds_tax else None,
         buyer=_buyer(obj(raw, "billing"), meta),
         channel=text(raw.get("created_via"), "created_via"),
         cancelled=status == "cancelled",

@@ -190,9 +190,9 @@ CASES = [
     Case(
         "woocommerce free shipping → no Despacho line",
         "woocommerce", WOO_BOLETA, EMIT,
-        ["paid", "currency", "paid_total", "document_type", "receptor", "free_shipping", "price_basis", "price_basis_mismatch", "auto_mode"],
+        ["paid", "currency", "paid_total", "document_type", "receptor", "free_shipping", "price_basis", "auto_mode"],
         39, lines=[SOFA], paid_total=449990, receptor_rut="66666666-6",
-        messages=("Despacho 'Envío gratis' gratis: no agrega línea.", "la tienda declara precios sin IVA"),
+        messages=("Despacho 'Envío gratis' gratis: no agrega línea.",),
     ),
     Case(
         "shopify gift card and tip excluded, discounted shipping → Despacho line",
@@ -228,7 +228,7 @@ CASES = [
     Case(
         "woocommerce pending but rules do not require payment → emit",
         "woocommerce", WOO_BOLETA, EMIT,
-        ["not_paid_allowed", "currency", "paid_total", "document_type", "receptor", "free_shipping", "price_basis", "price_basis_mismatch", "auto_mode"],
+        ["not_paid_allowed", "currency", "paid_total", "document_type", "receptor", "free_shipping", "price_basis", "auto_mode"],
         39, rules={"paid_only": False}, patch=lambda raw: raw.update(status="on-hold"), lines=[SOFA], paid_total=449990,
     ),
     Case(
@@ -285,7 +285,7 @@ CASES = [
     Case(
         "woocommerce boleta exenta 41 → every line exempt",
         "woocommerce", WOO_BOLETA, EMIT,
-        ["paid", "currency", "paid_total", "document_type", "receptor", "exempt_document", "free_shipping", "price_basis", "price_basis_mismatch", "auto_mode"],
+        ["paid", "currency", "paid_total", "document_type", "receptor", "exempt_document", "free_shipping", "price_basis", "auto_mode"],
         41, rules={"default_document_type": 41}, lines=[SOFA[:4] + (True,)], paid_total=449990,
     ),
     Case(
@@ -324,7 +324,7 @@ CASES = [
     Case(
         "woocommerce fees: charge as a line, discount fee as global discount, boleta with buyer RUT",
         "woocommerce", WOO_FEES, EMIT,
-        ["partially_refunded", "currency", "paid_total", "document_type", "receptor", "shipping", "price_basis", "price_basis_mismatch", "auto_mode"],
+        ["partially_refunded", "currency", "paid_total", "document_type", "receptor", "shipping", "price_basis", "auto_mode"],
         39,
         lines=[
             ("Parka impermeable Doite", 1, 39990, 0, False),
