@@ -777,3 +777,17 @@ def test_text_correction_only_for_facturas_and_known_fields():
         correct({"giro": "x"}, original=replace(ISSUED_FACTURA, tipo_dte=39))
     with pytest.raises(ValueError, match="unknown fields"):
         correct({"telefono": "+56 9"})
+
+
+def test_a_store_flag_that_contradicts_the_rules_price_basis_is_noted():
+    def net_flag_without_tax(raw):
+        raw["taxes_included"] = False
+        raw["total_tax"] = "0.00"
+        for line in raw["line_items"] + raw.get("shipping_lines", []):
+            line["tax_lines"] = []
+
+    order = load("shopify", SHOPIFY_GIFT_TIP, net_flag_without_tax)
+    decision = decide_emission(order, RuleConfig(), field_defaults=FIELDS["shopify"])
+
+    assert "price_basis_mismatch" in [reason.code for reason in decision.reasons]
+    assert "la tienda declara precios sin IVA" in " ".join(reason.message for reason in decision.reasons)
