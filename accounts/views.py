@@ -12,6 +12,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
+from django.db.models import F
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -98,6 +99,15 @@ AUDIT_DETAILS = {
     "end": gettext_lazy("hasta"),
     "orders": gettext_lazy("órdenes"),
     "factura": gettext_lazy("factura"),
+}
+# The names of the fields a change lists ("fields": ["name", "rut"]).
+AUDIT_FIELDS = {
+    "name": gettext_lazy("nombre"),
+    "rut": gettext_lazy("RUT"),
+    "url": gettext_lazy("URL"),
+    "description": gettext_lazy("descripción"),
+    "events": gettext_lazy("eventos"),
+    "active": gettext_lazy("activo"),
 }
 
 
@@ -333,7 +343,8 @@ class ApiKeysView(ManagersOnlyMixin, SettingsPageMixin, TemplateView):
 
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["keys"] = ApiKey.objects.filter(account=self.account).select_related("created_by").order_by("revoked_at", "-created_at")
+        context["keys"] = ApiKey.objects.filter(account=self.account).select_related("created_by").order_by(
+            F("revoked_at").desc(nulls_first=True), "-created_at")
         context["form"] = form or ApiKeyForm()
         return context
 
@@ -373,15 +384,20 @@ class AuditLogView(ManagersOnlyMixin, SettingsPageMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        roles = dict(Role.choices)
         for entry in context["entries"]:
             entry.label = AUDIT_ACTIONS.get(entry.action)
-            entry.details = [
-                (AUDIT_DETAILS.get(key, key), roles.get(value, value) if key == "role" else ", ".join(map(str, value))
-                 if isinstance(value, list) else value)
-                for key, value in (entry.data or {}).items()
-            ]
+            entry.details = [(AUDIT_DETAILS.get(key, key), _audit_value(key, value)) for key, value in (entry.data or {}).items()]
         return context
+
+
+def _audit_value(key: str, value):
+    if key == "role":
+        return dict(Role.choices).get(value, value)
+    if key == "fields" and isinstance(value, list):
+        return ", ".join(str(AUDIT_FIELDS.get(field, field)) for field in value)
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return value
 
 
 # --- Invitations ----------------------------------------------------------------------------------------

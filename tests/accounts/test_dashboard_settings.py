@@ -233,3 +233,16 @@ def test_viewers_do_not_read_the_audit_log_but_support_mode_does(viewer_client, 
     page = client.get("/configuracion/auditoria/")
     assert page.status_code == 200
     assert "Acceso de soporte" in page.content.decode() and "modo soporte" in page.content.decode()
+
+
+def test_active_keys_come_before_revoked_ones(session_client, account, actor):
+    old, _raw = api_key_create(account=account, name="vieja", scope="read", actor=actor)
+    session_client.post(f"/configuracion/claves-api/{old.pk}/revocar/")
+    new, _raw = api_key_create(account=account, name="nueva", scope="read", actor=actor)
+    assert [key.pk for key in session_client.get("/configuracion/claves-api/").context["keys"]] == [new.pk, old.pk]
+
+
+def test_a_change_of_the_account_names_its_fields_in_spanish(session_client, account):
+    session_client.post("/configuracion/cuenta/", {"name": "Otro Nombre SpA", "rut": "76.086.428-5"})
+    html = session_client.get("/configuracion/auditoria/").content.decode()
+    assert "Datos de la cuenta cambiados" in html and "campos:</span> nombre, RUT<" in html
