@@ -8,10 +8,11 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Account
 from accounts.services import Actor
 from billmysales.integrations.forms import SpecFieldsMixin, add_service_errors, style_widgets
+from billmysales.integrations.spec import validate_connection_values
 
 from .models import BillerConnection, Environment
 from .registry import biller_adapter_class, provider_choices
-from .services import biller_connection_create, biller_connection_update
+from .services import biller_connection_create, biller_connection_update, canonical_rut
 
 # The emisor as the SII knows it: printed on every document. Lengths are the model's (the DTE's limits).
 EMISOR_FIELDS = ("emisor_rut", "emisor_razon_social", "emisor_giro", "emisor_acteco", "emisor_address", "emisor_comuna")
@@ -63,8 +64,20 @@ class BillerConnectionForm(SpecFieldsMixin, forms.Form):
     def label(self) -> str:
         return self.adapter.display_name()
 
-    def emisor_bound_fields(self) -> list:
-        return [self[name] for name in EMISOR_FIELDS]
+    def clean(self):
+        """The RUT's check digit and the adapter's spec checked here too, so every field's problem shows at once."""
+        cleaned = super().clean()
+        if cleaned.get("emisor_rut"):
+            try:
+                canonical_rut(cleaned["emisor_rut"])
+            except ValidationError as exc:
+                add_service_errors(self, exc)
+        credentials, config = self.spec_values()
+        try:
+            validate_connection_values(self.adapter, credentials=credentials, config=config, existing=self.instance)
+        except ValidationError as exc:
+            add_service_errors(self, exc)
+        return cleaned
 
     def save(self, *, account: Account, actor: Actor) -> BillerConnection | None:
         """Creates or updates the connection through the service; None (with the errors on the form) when refused."""

@@ -119,12 +119,13 @@ class SpecFieldsMixin:
 
     def spec_values(self) -> tuple[dict, dict]:
         """(credentials, config) to hand to the service: secrets only when typed (empty keeps the stored one),
-        numbers only when given, texts as typed (empty removes an optional one), booleans always."""
+        numbers and choices only when given, texts as typed (empty removes an optional one), booleans always."""
         values: dict[str, dict] = {CREDENTIALS: {}, CONFIG: {}}
         for part, spec in ((CREDENTIALS, editable_credentials(self.adapter.credentials_spec)), (CONFIG, self.adapter.config_spec)):
             for field in spec:
                 value = self.cleaned_data.get(spec_field_name(part, field.name))
-                if field.secret or field.kind in (INT, DECIMAL):
+                if field.secret or field.kind in (INT, DECIMAL, CHOICE):
+                    # The spec cannot take "" for these: left empty, what is stored stays.
                     if value not in (None, ""):
                         values[part][field.name] = value
                 elif field.kind == BOOL:
