@@ -247,8 +247,10 @@ class MembersView(SettingsPageMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         manage = context["can_manage"]
         roles = _role_choices(self.request)
+        # A row gets its role form (and its remove button) when the user may change that member: owners only by owners.
         context["members"] = [
-            (membership, RoleForm(roles=roles, initial={"role": membership.role}, auto_id=f"id_%s_{membership.pk}") if manage else None)
+            (membership, RoleForm(roles=roles, initial={"role": membership.role}, auto_id=f"id_%s_{membership.pk}")
+             if manage and membership.role in dict(roles) else None)
             for membership in self.get_queryset()
         ]
         if manage:

@@ -61,7 +61,10 @@ class WebhookEndpointListView(WebhooksPageMixin, TemplateView):
 
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["endpoints"] = WebhookEndpoint.objects.filter(account=self.account).order_by("-created_at")
+        labels = dict(WebhookEventType.choices)
+        context["endpoints"] = list(WebhookEndpoint.objects.filter(account=self.account).order_by("-created_at"))
+        for endpoint in context["endpoints"]:
+            endpoint.event_labels = [labels.get(event, event) for event in endpoint.events]
         context["form"] = form or WebhookEndpointForm()
         return context
 

@@ -246,3 +246,13 @@ def test_a_change_of_the_account_names_its_fields_in_spanish(session_client, acc
     session_client.post("/configuracion/cuenta/", {"name": "Otro Nombre SpA", "rut": "76.086.428-5"})
     html = session_client.get("/configuracion/auditoria/").content.decode()
     assert "Datos de la cuenta cambiados" in html and "campos:</span> nombre, RUT<" in html
+
+
+def test_an_admin_sees_owners_without_a_role_form_or_remove_button(client, account, user):
+    admin = MembershipFactory(account=account, role=Role.ADMIN)
+    client.force_login(admin.user)
+    page = client.get("/configuracion/miembros/")
+    forms = {membership.user_id: form for membership, form in page.context["members"]}
+    assert forms[user.pk] is None and forms[admin.user_id] is not None
+    owner = Membership.objects.get(user=user)
+    assert f"/configuracion/miembros/{owner.pk}/quitar/" not in page.content.decode()

@@ -85,7 +85,7 @@ def test_creating_an_endpoint_shows_its_secret_once(session_client, account, rec
     assert secret == endpoint.secret and endpoint.events == ["document.issued", "order.held"] and endpoint.active
 
     listing = session_client.get("/configuracion/webhooks/").content.decode()
-    assert receiver.url in listing and secret not in listing
+    assert receiver.url in listing and secret not in listing and "Documento emitido, Orden retenida para revisión" in listing
     assert secret not in session_client.get(f"/configuracion/webhooks/{endpoint.pk}/").content.decode()
 
 
