@@ -134,14 +134,19 @@ class ShopifySource(StoreSource, OrderPoller, WebhookRegistrar, ConnectionTester
 
     @classmethod
     def change_key(cls, raw: dict) -> str | None:
-        """``order:<id>@<updated_at as a UTC instant>``: the same for a webhook body and a polled order."""
+        """``order:<id>@<updated_at as a UTC instant>:<financial status>:<refunds>:<cancelled>``: the same for
+        a webhook body and a polled order. ``updated_at`` has whole seconds only: an order created pending
+        and paid (or refunded) within the same second would otherwise look like one version, and its paid
+        delivery would be dropped as a duplicate."""
         if not isinstance(raw, dict):
             return None
         order = raw["order"] if isinstance(raw.get("order"), dict) and "id" not in raw else raw
         order_id, updated = order.get("id"), _utc_second(order.get("updated_at"))
         if not isinstance(order_id, (int, str)) or isinstance(order_id, bool) or order_id == "" or updated is None:
             return None
-        return f"order:{order_id}@{updated}"
+        refunds = order.get("refunds") if isinstance(order.get("refunds"), list) else []
+        status = order.get("financial_status") if isinstance(order.get("financial_status"), str) else ""
+        return f"order:{order_id}@{updated}:{status.lower()}:{len(refunds)}:{'x' if order.get('cancelled_at') else ''}"
 
     # --- webhooks --------------------------------------------------------------------------------
 

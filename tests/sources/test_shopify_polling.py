@@ -73,8 +73,8 @@ def test_the_first_page_asks_for_orders_changed_since_the_window_start_oldest_ch
     assert "pageInfo { hasNextPage endCursor }" in body["query"]
     assert "localizedFields(first: 5)" in body["query"]
     assert body["variables"] == {"first": 3, "after": None, "query": "updated_at:>'2026-11-29T16:00:05Z'"}
-    assert [o.change_key for o in batch.orders] == ["order:5812340000006@2026-11-29T16:30:33Z",
-                                                    "order:5812340000033@2026-11-29T16:30:33Z"]
+    assert [o.change_key for o in batch.orders] == ["order:5812340000006@2026-11-29T16:30:33Z:partially_refunded:1:",
+                                                    "order:5812340000033@2026-11-29T16:30:33Z:paid:0:"]
     assert batch.more is True
     assert batch.cursor == {"search": "updated_at:>'2026-11-29T16:00:05Z'", "after": PAGE["data"]["orders"]["pageInfo"]["endCursor"]}
     assert batch.notes["requests"] == 1 and batch.notes["cost"]["throttleStatus"]["currentlyAvailable"] == 1858

@@ -77,7 +77,7 @@ def test_signed_paid_order_is_stored_once_under_its_change_key(gateway, client):
     assert response.json()["duplicate"] is False
     event = InboundEvent.objects.get(gateway=gateway)
     # The order's id and its updated_at (10:14:09-03:00) as a UTC instant: the key a poll of the same change gets.
-    assert (event.delivery_id, event.topic) == ("order:5812340098113@2026-11-20T13:14:09Z", "orders/paid")
+    assert (event.delivery_id, event.topic) == ("order:5812340098113@2026-11-20T13:14:09Z:paid:0:", "orders/paid")
     assert event.payload["id"] == 5812340098113
     # Shopify escapes "/" in the body; the stored payload is the parsed value.
     assert event.payload["admin_graphql_api_id"] == "gid://shopify/Order/5812340098113"
@@ -261,7 +261,17 @@ def test_a_newer_version_of_the_order_is_a_new_event(gateway, client):
     deliver(client, gateway, PAID_BODY)
     deliver(client, gateway, json.dumps(newer).encode(), topic="orders/updated", webhook_id="w-2")
     assert sorted(InboundEvent.objects.values_list("delivery_id", flat=True)) == [
-        "order:5812340098113@2026-11-20T13:14:09Z", "order:5812340098113@2026-11-20T13:20:00Z"]
+        "order:5812340098113@2026-11-20T13:14:09Z:paid:0:", "order:5812340098113@2026-11-20T13:20:00Z:paid:0:"]
+
+
+def test_paid_in_the_same_second_it_was_created_is_a_new_version(gateway, client):
+    """updated_at has whole seconds: pending → paid within one second must not be taken for a duplicate."""
+    pending = json.loads(PAID_BODY)
+    pending["financial_status"] = "pending"
+    deliver(client, gateway, json.dumps(pending).encode(), topic="orders/create", webhook_id="w-create")
+    deliver(client, gateway, PAID_BODY, webhook_id="w-paid")
+    assert sorted(InboundEvent.objects.values_list("delivery_id", flat=True)) == [
+        "order:5812340098113@2026-11-20T13:14:09Z:paid:0:", "order:5812340098113@2026-11-20T13:14:09Z:pending:0:"]
 
 
 APP_SECRET = "shpss_app_client_secret_9d1e"
@@ -319,8 +329,11 @@ def test_a_shop_that_reads_the_rut_from_the_checkout_field_takes_its_orders_from
 @pytest.mark.parametrize("name", ["shopify_order_shopify_python_api_fixture.json", "shopify_order_docs_example_with_refunds.json"])
 def test_shopify_s_own_samples_get_the_change_key_of_their_version(name):
     sample = json.loads((SAMPLES_DIR / name).read_text())
-    # The REST envelope and the bare webhook body name the same version: id and updated_at as a UTC instant.
-    assert ShopifySource.change_key(sample) == ShopifySource.change_key(sample["order"]) == "order:450789469@2008-01-10T16:00:00Z"
+    # The REST envelope and the bare webhook body name the same version: id and updated_at as a UTC instant,
+    # with the payment status and refunds that may change within that second.
+    refunds = len(sample["order"].get("refunds") or [])
+    assert ShopifySource.change_key(sample) == ShopifySource.change_key(sample["order"]) == (
+        f"order:450789469@2008-01-10T16:00:00Z:authorized:{refunds}:")
 
 
 @pytest.mark.parametrize("body", [{"id": 1}, {"id": 1, "updated_at": "ayer"}, {"id": 1, "updated_at": "2026-11-20T10:14:09"},
