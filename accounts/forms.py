@@ -103,11 +103,15 @@ class InviteForm(BootstrapFormMixin, forms.Form):
 
 
 class RoleForm(BootstrapFormMixin, forms.Form):
+    """One member's role, in a row of the members table (the select names the member for screen readers)."""
+
     role = forms.ChoiceField(label=_("Rol"), choices=())
 
-    def __init__(self, *args, roles, **kwargs):
+    def __init__(self, *args, roles, email: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["role"].choices = roles
+        if email:
+            self.fields["role"].widget.attrs["aria-label"] = _("Rol de %(email)s") % {"email": email}
 
 
 class ApiKeyForm(BootstrapFormMixin, forms.Form):

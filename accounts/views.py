@@ -249,7 +249,8 @@ class MembersView(SettingsPageMixin, TemplateView):
         roles = _role_choices(self.request)
         # A row gets its role form (and its remove button) when the user may change that member: owners only by owners.
         context["members"] = [
-            (membership, RoleForm(roles=roles, initial={"role": membership.role}, auto_id=f"id_%s_{membership.pk}")
+            (membership, RoleForm(roles=roles, email=membership.user.email, initial={"role": membership.role},
+                                  auto_id=f"id_%s_{membership.pk}")
              if manage and membership.role in dict(roles) else None)
             for membership in self.get_queryset()
         ]

@@ -1,6 +1,6 @@
-"""In a real browser (Debian's Chromium driven by Playwright): sign up, open the confirmation link from the
-mailbox, create the first account and land on the dashboard; repeated wrong passwords end on the Spanish
-lockout page; the API docs render. No page breaks the Content-Security-Policy on the way."""
+"""In a real browser (Debian's Chromium driven by Playwright, 390 px wide): sign up, open the confirmation link
+from the mailbox, create the first account, land on the dashboard and invite someone; repeated wrong passwords
+end on the Spanish lockout page; the API docs render. No page breaks the Content-Security-Policy on the way."""
 import re
 import shutil
 
@@ -70,6 +70,16 @@ def test_sign_up_confirm_first_account_lockout_and_api_docs(live_server, browser
     membership = Membership.objects.select_related("account").get(user__email="ana@tienda.cl")
     assert membership.role == Role.OWNER and membership.account.rut == "76086428-5"
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+    # Configuración > Miembros from the navigation: invite someone; the page fits a 390 px phone.
+    page.click("header nav >> text=Configuración")
+    page.click("text=Miembros")
+    page.fill("#id_email", "bea@tienda.cl")
+    page.select_option("#id_role", Role.ADMIN)
+    page.click("text=Enviar invitación")
+    page.wait_for_selector("#invitations >> text=bea@tienda.cl")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(tmp_path / "members.png"), full_page=True)
 
     # Sign out, then five wrong passwords: the lockout page.
     page.click("header summary")
