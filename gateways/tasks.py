@@ -8,7 +8,15 @@ from . import emission, outbox, polling, services, side_effects, sweeper
 
 @shared_task(acks_late=True)
 def order_ingest_task(event_id: int) -> None:
-    services.inbound_event_process(event_id=event_id)
+    """Ingests the delivery and, in the same task, runs the invoice emission it created: one task, one
+    message and one acknowledgement per order instead of two (the Celery and broker work per message
+    was about a third of a worker's CPU). The emission is committed before it runs, so a worker that
+    dies in between leaves it to the sweeper, as a lost emit message would. The biller's wait happens
+    here, so the ingest queue is consumed by the threads pool (docker-compose.yml)."""
+    created: list[int] = []
+    services.inbound_event_process(event_id=event_id, emission_queue=created.append)
+    for emission_id in created:
+        emission.emission_run(emission_id=emission_id)
 
 
 @shared_task(acks_late=True)

@@ -333,6 +333,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing gives up quickly when the broker is down: the row is committed and the sweeper re-queues.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 10}
+# Workers run a threads pool (docker-compose.yml: BMS_WORKER_THREADS per process, one process per core): each
+# thread publishes (side effects, retries), so the broker connection pool is as large as the pool; each
+# thread also keeps one PostgreSQL connection (CONN_MAX_AGE), so PostgreSQL's max_connections must cover
+# processes × threads + web workers + beat.
+CELERY_BROKER_POOL_LIMIT = env.int("CELERY_BROKER_POOL_LIMIT", default=env.int("BMS_WORKER_THREADS", default=64))
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-orders": {

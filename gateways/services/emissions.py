@@ -2,6 +2,9 @@
 
 The emission itself (claim, attempt, biller call, result) runs in ``gateways.emission``.
 """
+from collections.abc import Callable
+
+from django.db import transaction
 from django.utils import timezone
 
 from billers.dte.errors import MappingRefused
@@ -26,11 +29,13 @@ def emission_reference(order: Order, kind: str, sequence: int) -> str:
 
 
 def emission_create(
-    *, order: Order, kind: str, sale, prepared: dict, refund_external_id: str = "", order_is_new: bool = False
+    *, order: Order, kind: str, sale, prepared: dict, refund_external_id: str = "", order_is_new: bool = False,
+    queue: Callable[[int], None] | None = None,
 ) -> Emission | None:
     """Creates the emission for (order, kind, next sequence) unless an equivalent one exists; queues it.
     Called under the order's row lock. ``order_is_new``: the order was inserted in this transaction, so it
-    has no emission yet (nothing to look up)."""
+    has no emission yet (nothing to look up). ``queue``: called with the emission's id once committed,
+    instead of publishing its emit task (a lost call is left to the sweeper, as a lost message is)."""
     sequence = 1
     if not order_is_new:
         existing = order.emissions.filter(kind=kind)
@@ -51,7 +56,10 @@ def emission_create(
         prepared=prepared,
         refund_external_id=refund_external_id,
     )
-    emission_enqueue(emission.id)
+    if queue is None:
+        emission_enqueue(emission.id)
+    else:
+        transaction.on_commit(lambda: queue(emission.id))
     return emission
 
 

@@ -7,6 +7,7 @@ gateway; an event whose processing crashes is retried a few times and then parke
 its last error. Both are listed for the merchant and can be reprocessed after a fix.
 """
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, replace
 
 from django.conf import settings
@@ -86,7 +87,10 @@ def _insert_unless_exists(model, values: dict, *, unique: tuple[str, ...]) -> in
     return row[0] if row else None
 
 
-def inbound_event_process(*, event_id: int) -> Order | None:
+def inbound_event_process(*, event_id: int, emission_queue: Callable[[int], None] | None = None) -> Order | None:
+    """Reads the event's order and decides it. ``emission_queue``: called with the id of the invoice
+    emission this creates, once committed, instead of publishing its emit task (the ingest task runs it
+    right after; see ``gateways.tasks``)."""
     event = InboundEvent.objects.select_related("gateway__source", "gateway__ruleset", "gateway__biller").get(pk=event_id)
     log_bind(account_id=event.account_id, gateway_id=event.gateway_id)
     if event.status != InboundEvent.Status.PENDING:
@@ -95,7 +99,7 @@ def inbound_event_process(*, event_id: int) -> Order | None:
     try:
         # The order and the event's "processed" mark commit together: one transaction.
         with transaction.atomic():
-            order = _order_ingest(gateway=event.gateway, raw=event.payload)
+            order = _order_ingest(gateway=event.gateway, raw=event.payload, emission_queue=emission_queue)
             InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.PROCESSED, error="", processed_at=timezone.now())
     except (OrderParseError, SourceNotRegistered) as exc:
         logger.warning("account=%s gateway=%s event=%s unreadable order: %s", event.account_id, event.gateway_id, event.id, exc)
@@ -194,7 +198,9 @@ def order_ingest(*, gateway: Gateway, raw: dict, backfill: bool = False, is_test
         return _order_ingest(gateway=gateway, raw=raw, backfill=backfill, is_test=is_test)
 
 
-def _order_ingest(*, gateway: Gateway, raw: dict, backfill: bool = False, is_test: bool = False) -> Order:
+def _order_ingest(
+    *, gateway: Gateway, raw: dict, backfill: bool = False, is_test: bool = False, emission_queue: Callable[[int], None] | None = None
+) -> Order:
     """``order_ingest`` inside the caller's transaction.
 
     A new order is decided first and INSERTed with its decision (INSERT … ON CONFLICT DO NOTHING): one
@@ -211,7 +217,7 @@ def _order_ingest(*, gateway: Gateway, raw: dict, backfill: bool = False, is_tes
                                      field_defaults=source.default_field_mapping)
         if _order_insert_unless_exists(order):
             log_bind(account_id=gateway.account_id, gateway_id=gateway.pk, order_id=order.pk)
-            _after_decision(order, decision, prepared, new=True)
+            _after_decision(order, decision, prepared, new=True, emission_queue=emission_queue)
             return order
         # Another delivery of the same order created it first: wait for its lock and continue with it.
         order = Order.objects.select_for_update().get(gateway=gateway, external_id=data.external_id)
@@ -220,7 +226,8 @@ def _order_ingest(*, gateway: Gateway, raw: dict, backfill: bool = False, is_tes
     # An emission that may have reached the biller stays in charge (it is reconciled, or waits
     # for a person); a new version of the order never starts another beside it.
     if order.status in OPEN_STATUSES and unfinished_invoice_emission(order) is None:
-        order_decide(order=order, gateway=gateway, data=data, backfill=backfill, field_defaults=source.default_field_mapping)
+        order_decide(order=order, gateway=gateway, data=data, backfill=backfill, field_defaults=source.default_field_mapping,
+                     emission_queue=emission_queue)
     else:
         # Issued / in flight: never re-issued because it changed; keep the newest payload for refunds.
         Order.objects.filter(pk=order.pk).update(raw=data.raw, payment_status=data.payment_status, updated_at=timezone.now())
@@ -239,14 +246,15 @@ DECIDED_FIELDS = (
 
 
 def order_decide(
-    *, order: Order, gateway: Gateway, data: OrderData, backfill: bool, field_defaults: dict[str, str], by_person: bool = False
+    *, order: Order, gateway: Gateway, data: OrderData, backfill: bool, field_defaults: dict[str, str], by_person: bool = False,
+    emission_queue: Callable[[int], None] | None = None,
 ) -> None:
     """Decides the (locked, existing) order and queues its invoice. ``by_person``: someone asked to emit it
     now, so manual mode and an inactive gateway do not make it wait."""
     decision, prepared = _decide(order=order, gateway=gateway, data=data, backfill=backfill, field_defaults=field_defaults,
                                  by_person=by_person)
     order.save(update_fields=DECIDED_FIELDS)
-    _after_decision(order, decision, prepared, new=False)
+    _after_decision(order, decision, prepared, new=False, emission_queue=emission_queue)
 
 
 def _decide(
@@ -280,8 +288,9 @@ def _decide(
     return decision, prepared
 
 
-def _after_decision(order: Order, decision, prepared: dict | None, *, new: bool) -> None:
+def _after_decision(order: Order, decision, prepared: dict | None, *, new: bool, emission_queue=None) -> None:
     if order.status == OrderStatus.READY:
-        emission_create(order=order, kind=DocumentKind.INVOICE, sale=decision.sale, prepared=prepared, order_is_new=new)
+        emission_create(order=order, kind=DocumentKind.INVOICE, sale=decision.sale, prepared=prepared, order_is_new=new,
+                        queue=emission_queue)
     elif order.status == OrderStatus.HELD:
         events.order_held(order)
