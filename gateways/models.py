@@ -223,6 +223,9 @@ class Document(TenantModel):
             # Documents of a date range (the documents page's filter) and the home page's per-day charts,
             # which read only these columns (an index-only scan on PostgreSQL).
             models.Index(fields=["account", "fecha"], include=["tipo_dte", "kind", "mnt_total"], name="document_account_fecha"),
+            # Documents of one type, newest first (the documents page's filter), and the orders that have one
+            # (the orders page's filter reads order_id from the index alone).
+            models.Index(fields=["account", "tipo_dte", "-id"], include=["order_id"], name="document_account_type"),
             models.Index(fields=["sii_status", "sii_checked_at"], name="document_sii_pending"),
         ]
 

@@ -217,8 +217,8 @@ def order_filtered(
 ) -> QuerySet[Order]:
     """The account's orders under the list's filters (dates are days in Chile, both included).
 
-    ``document_type``: orders with a document of that type (39, 33, 61…), as the API's filter; an
-    EXISTS probe per order on the document's (order, …) unique index, not a join over every document."""
+    ``document_type``: orders with a document of that type (39, 33, 61…), as the API's filter: an EXISTS
+    the database answers per order (a common type) or from the (account, tipo_dte) index (a rare one)."""
     queryset = Order.objects.filter(account=account)
     if status:
         queryset = queryset.filter(status=status)
@@ -229,7 +229,7 @@ def order_filtered(
     if date_to:
         queryset = queryset.filter(received_at__lt=local_day_start(date_to + timedelta(days=1)))
     if document_type:
-        queryset = queryset.filter(Exists(Document.objects.filter(order_id=OuterRef("pk"), tipo_dte=document_type)))
+        queryset = queryset.filter(Exists(Document.objects.filter(account=account, order_id=OuterRef("pk"), tipo_dte=document_type)))
     if q:
         queryset = order_search(queryset, q, account=account)
     return queryset

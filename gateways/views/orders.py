@@ -53,16 +53,19 @@ def filter_query(params) -> str:
 class OrderPageMixin:
     """The filtered, keyset-paginated page of orders the list and its polled rows both show."""
 
-    def order_page(self, params):
+    def order_queryset(self, params):
         form = OrderFilterForm(params, gateways=selectors.gateway_list(account=self.account))
         form.is_valid()
+        return form, selectors.order_filtered(account=self.account, **form.filters())
+
+    def order_page(self, params):
+        form, queryset = self.order_queryset(params)
         filters = form.filters()
-        queryset = selectors.order_filtered(account=self.account, **filters)
         by = "received_at" if filters["date_from"] or filters["date_to"] else None
         page = selectors.keyset_page(
             selectors.order_rows(queryset), before=int_param(params, "before"), after=int_param(params, "after"), by=by,
         )
-        return form, queryset, page
+        return form, page
 
     def rows_context(self, params, page) -> dict:
         busy = any(order.status in selectors.IN_PROGRESS_STATUSES for order in page.items)
@@ -72,7 +75,7 @@ class OrderPageMixin:
         poll_url = f"{reverse('order-rows')}?{query}"
         if params.get("before"):
             poll_url += f"&before={params['before']}"
-        if not busy:
+        if not busy and first_page:
             poll_url += f"&top={page.items[0].pk if page.items else 0}"
         return {
             "orders": page.items, "page": page, "poll": poll, "poll_url": poll_url, "selectable": may_write(self.request),
@@ -87,7 +90,7 @@ class OrderListView(AccountScopedViewMixin, OrderPageMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         params = self.request.GET
-        form, _queryset, page = self.order_page(params)
+        form, page = self.order_page(params)
         jobs = selectors.job_list(account=self.account)
         context.update(
             self.rows_context(params, page),
@@ -104,11 +107,13 @@ class OrderRowsView(AccountScopedViewMixin, OrderPageMixin, View):
     and no newer order arrived."""
 
     def get(self, request):
-        _form, queryset, page = self.order_page(request.GET)
         top = int_param(request.GET, "top")
-        if top is not None and not request.GET.get("before") and not selectors.orders_newer_exist(queryset, than_id=top):
-            if not any(order.status in selectors.IN_PROGRESS_STATUSES for order in page.items):
+        if top is not None:
+            # The page had nothing in progress (``top`` is sent only then): only a newer order changes it.
+            _form, queryset = self.order_queryset(request.GET)
+            if not selectors.orders_newer_exist(queryset, than_id=top):
                 return HttpResponse(status=204)
+        _form, page = self.order_page(request.GET)
         return render(request, "gateways/_order_rows.html", {**self.rows_context(request.GET, page), "partial": True})
 
 
@@ -240,7 +245,7 @@ class OrderDetailView(AccountScopedViewMixin, DetailView):
         actions = selectors.order_actions(order=order) if writer else selectors.OrderActions()
         documents = list(order.documents.all())
         preview = selectors.order_document_preview(order=order)
-        emissions = list(order.emissions.all())
+        emissions = sorted(order.emissions.all(), key=lambda e: (e.kind != DocumentKind.INVOICE, e.sequence))
         busy = order.status in selectors.IN_PROGRESS_STATUSES or any(
             e.status in (EmissionStatus.PENDING, EmissionStatus.ISSUING) for e in emissions
         )

@@ -480,3 +480,41 @@ def test_500_page_renders_without_the_database(rf):
     html = render_to_string("500.html")
     assert "Algo falló de nuestro lado" in html and "bms-header" in html and "style=" not in html
 
+
+
+# --- Small pieces --------------------------------------------------------------------------------
+
+def test_unit_prices_keep_their_decimals_in_the_money_format():
+    from decimal import Decimal
+
+    from gateways.views.orders import format_price
+
+    assert [format_price(Decimal(v)) for v in ("12990", "12990.00", "8394.958", "0.5")] == ["$12.990", "$12.990", "$8.394,958", "$0,5"]
+
+
+@pytest.mark.parametrize(("status", "reason", "decision", "held", "expected"), [
+    ("failed", "Rechazado por el facturador: LibreDTE no tiene folios disponibles (o el CAF venció)", {}, False, "no_folios"),
+    ("failed", "Rechazado por el facturador: RUT receptor inválido", {}, False, "biller_rejected"),
+    ("held", "x", {"action": "hold", "reasons": [{"code": "paid"}, {"code": "invalid_rut"}]}, False, "invalid_rut"),
+    ("held", "x", {"action": "hold", "reasons": [{"code": "something_new"}]}, False, "rules_hold"),
+    ("held", "El total no cuadra", {"action": "emit", "reasons": []}, False, "biller_check"),
+    ("held", "Resultado desconocido", {"action": "emit"}, True, "uncertain"),
+])
+def test_failures_are_grouped_by_reason(status, reason, decision, held, expected):
+    from gateways.labels import FAILURE_LABELS, failure_category
+
+    key = failure_category(status=status, status_reason=reason, decision=decision, emission_held=held)
+    assert key == expected and key in FAILURE_LABELS
+
+
+def test_chart_axes_use_whole_steps():
+    from datetime import date
+
+    from gateways.views import charts
+
+    days = [date(2026, 11, d) for d in range(1, 31)]
+    chart = charts.stacked_by_day(days, {39: [0] * 29 + [3], 33: [0] * 29 + [4]}, css=lambda k: f"c{k}", label=str)
+    assert [tick.text for tick in chart.y_ticks] == ["0", "2", "4", "6", "8", "10"]
+    assert [tick.text for tick in chart.x_ticks][-1] == "30 Nov" and len(chart.x_ticks) == 5
+    assert [bar.title for bar in chart.bars] == ["30 Nov: 3 39", "30 Nov: 4 33"]
+    assert chart.bars[1].y + chart.bars[1].height == chart.bars[0].y
