@@ -4,6 +4,7 @@ tasks never auto-retry. They are published by name from ``gateways.dispatch``.""
 from celery import shared_task
 
 from . import emission, outbox, polling, services, side_effects, sweeper
+from .services import bulk_jobs
 
 
 @shared_task(acks_late=True)
@@ -52,6 +53,11 @@ def source_poll_task(source_id: int) -> dict:
 @shared_task(acks_late=True)
 def backfill_job_task(job_id: int) -> None:
     polling.backfill_job_run(job_id=job_id)
+
+
+@shared_task(acks_late=True)
+def bulk_job_task(job_id: int) -> None:
+    bulk_jobs.bulk_job_run(job_id=job_id)
 
 
 @shared_task
