@@ -22,7 +22,7 @@ MODEL_FIELDS = ("name", "environment", *EMISOR_FIELDS, "sii_resolution_number", 
 class BillerTypeForm(forms.Form):
     """The first choice when linking a biller: which one (from the registry)."""
 
-    provider = forms.ChoiceField(label=_("Facturador"), choices=provider_choices)
+    provider = forms.ChoiceField(label=_("Facturador"), choices=lambda: [("", _("— Elija el facturador —")), *provider_choices()])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

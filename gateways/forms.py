@@ -37,10 +37,12 @@ class ConnectionChoiceForm(StyledForm):
         style_widgets(self)
 
 
-def source_choice_form(data=None, *, account: Account, exclude_used: bool, initial=None) -> ConnectionChoiceForm:
+def source_choice_form(data=None, *, account: Account, exclude_used: bool, initial=None, exclude=None) -> ConnectionChoiceForm:
     queryset = SourceConnection.objects.filter(account=account).order_by("name")
     if exclude_used:
         queryset = queryset.filter(gateways__isnull=True)
+    if exclude is not None:
+        queryset = queryset.exclude(pk=exclude.pk)
     return ConnectionChoiceForm(data, queryset=queryset, label=_("Origen de datos"), initial=initial)
 
 
@@ -78,9 +80,9 @@ RULE_LABELS = {
     "default_document_type": (_("Tipo de documento"), _("El documento de cada venta. Boleta afecta (39) es lo habitual en una tienda.")),
     "factura_on_request": (_("Factura cuando el comprador la pide"), _("Con RUT, razón social, giro y dirección tomados del pedido.")),
     "factura_choice_values": (_("Respuestas del comprador que piden factura"),
-                              _("Separadas por coma, p. ej. factura, factura electrónica.")),
+                              _("Separadas por coma. Vacío: factura, factura electrónica.")),
     "price_basis": (_("Tipo de precio"), _("Como están los precios en la tienda; lo común es «solo ítems afectos con precio bruto».")),
-    "mode": (_("Formato de emisión"), _("Automático: se emite al llegar el pedido. Manual: espera que alguien lo apruebe.")),
+    "mode": (_("Automático o manual"), _("Automático: se emite al llegar el pedido. Manual: espera que alguien lo apruebe.")),
     "paid_only": (_("Solo pedidos pagados"), _("Los pedidos sin pagar esperan el pago.")),
     "min_amount": (_("Monto mínimo a facturar (CLP)"), ""),
     "start_at": (_("Facturar pedidos creados desde"), _("Vacío: desde que se activa la pasarela.")),

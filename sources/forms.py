@@ -34,7 +34,8 @@ REFUSED_CREDENTIALS = (401, 403)
 class SourceTypeForm(forms.Form):
     """The first choice when connecting a store: which kind it is (from the registry)."""
 
-    platform = forms.ChoiceField(label=gettext_lazy("Tipo de origen de datos"), choices=platform_choices)
+    platform = forms.ChoiceField(label=gettext_lazy("Tipo de origen de datos"),
+                                 choices=lambda: [("", gettext_lazy("— Elija el tipo —")), *platform_choices()])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from .spec import BOOL, CHOICE, DECIMAL, INT, URL, Field
@@ -139,17 +140,19 @@ class SpecFieldsMixin:
 
 
 def stored_details(spec: tuple[Field, ...], instance) -> list[dict]:
-    """What a stored connection holds, for its page: secrets only as "guardado", the connect flows' values as they are."""
+    """What a stored connection holds, for its page: secrets only as "guardado" (an optional one only when set),
+    the connect flows' values as they are (instants as dates)."""
     if instance is None:
         return []
     stored = instance.credentials or {}
     details = []
     for field in spec:
-        if field.secret:
-            details.append({"label": field.label, "value": _("guardado") if stored.get(field.name) else _("no configurado"),
-                            "secret": True})
-        elif not field.required and stored.get(field.name):
-            details.append({"label": field.label, "value": stored[field.name], "secret": False})
+        value = stored.get(field.name)
+        if field.secret and (value or field.required):
+            details.append({"label": field.label, "value": _("guardado") if value else _("no configurado"), "secret": True})
+        elif not field.secret and not field.required and value:
+            moment = parse_datetime(value) if isinstance(value, str) else None
+            details.append({"label": field.label, "value": moment or value, "secret": False})
     return details
 
 

@@ -188,7 +188,7 @@ class SetupSourceView(WizardMixin, View):
         source = self.draft_source()
         platform = chosen_platform(platform)
         connect_next = reverse("setup-source") + "?" + urlencode({"connect": platform or ""})
-        unused = source_choice_form(account=self.account, exclude_used=True, initial={"connection": getattr(source, "pk", None)})
+        unused = source_choice_form(account=self.account, exclude_used=True, exclude=source)
         return self.render_step(
             None, source=source, draft=source, details=source_details(source) if source else None,
             choice=choice or (unused if unused.fields["connection"].queryset.exists() else None),

@@ -1,0 +1,197 @@
+"""The setup wizard in a real browser (Debian's Chromium driven by Playwright) over real HTTP against the
+simulators: the account's RUT (refused, then right), the Shopify app installed through the simulator's
+consent screen and back to the wizard, a LibreDTE biller tested against the LibreDTE simulator, the rules'
+live preview, the simulated test sale issued at LibreDTE, and activation. Each step is photographed at
+desktop width and at 390 px (a phone) into pytest's ``tmp_path``; at 390 px no page is wider than the screen."""
+import shutil
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+from playwright.sync_api import expect, sync_playwright
+
+from gateways.models import Gateway
+from simulators.libredte import DEFAULT_HASH, LibreDTESimulator
+from simulators.shopify import App, ShopifySimulator
+from tests.gateways.resilience_helpers import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def shopify(live_server, settings):
+    app = App(client_id="bms-wizard-client", client_secret="bms-wizard-secret",
+              app_url=f"{live_server.url}/connect/shopify/install/", redirect_urls=[f"{live_server.url}/connect/shopify/callback/"])
+    with ShopifySimulator(app=app) as simulator:
+        settings.BMS_SHOPIFY_CLIENT_ID, settings.BMS_SHOPIFY_CLIENT_SECRET = app.client_id, app.client_secret
+        settings.BMS_SHOPIFY_SHOP_URL_TEMPLATE = f"{simulator.url}/shops/{{shop}}"
+        settings.BMS_PUBLIC_URL = live_server.url
+        yield simulator
+
+
+@pytest.fixture
+def libredte():
+    with LibreDTESimulator(port=free_port()) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def page(live_server, user, monkeypatch):
+
+    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are still sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    signed_in = Client()
+    signed_in.force_login(user)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        context = browser.new_context(viewport=DESKTOP, locale="es-CL")
+        cookie = signed_in.cookies[django_settings.SESSION_COOKIE_NAME]
+        context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        yield page
+        browser.close()
+
+
+def photograph(page, tmp_path, name: str) -> None:
+    """The page at desktop width and at 390 px; at 390 px the page itself must not scroll sideways."""
+    page.screenshot(path=str(tmp_path / f"{name}-desktop.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    page.screenshot(path=str(tmp_path / f"{name}-390.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+    assert overflow <= 0, f"{name}: {overflow}px wider than a 390 px screen"
+
+
+@pytest.mark.timeout(240)
+def test_the_wizard_from_a_new_account_to_an_active_gateway(live_server, page, account, shopify, libredte, tmp_path):
+    account.rut = ""
+    account.save()
+
+    page.goto(f"{live_server.url}/gateways/")
+    page.click("#gateway-new")
+
+    # 1. The account: a RUT with a wrong check digit is refused on its field, then the right one is saved.
+    page.wait_for_selector("#account-form")
+    page.fill("#id_rut", "76.192.083-0")
+    page.click("#account-save")
+    assert "no es un RUT válido" in page.inner_text("#id_rut_error")
+    photograph(page, tmp_path, "1-cuenta")
+    page.fill("#id_rut", "76.192.083-9")
+    page.click("#account-save")
+
+    # 2. The data source: Shopify, installed through the simulator's consent screen, and back here.
+    page.wait_for_selector("#source-type-form")
+    page.select_option("#id_platform", "shopify")
+    page.wait_for_selector("#connect-shopify-shop")
+    page.fill("#connect-shopify-shop", "demo-cl")
+    page.fill("#connect-shopify-name", "Tienda Shopify Chile")
+    photograph(page, tmp_path, "2-origen-tipo")
+    page.click("#connect-shopify")
+    page.wait_for_selector("#setup-source-current")
+    assert "Tienda Shopify Chile conectada" in page.inner_text("main") or "conectada como" in page.inner_text("main")
+    report = page.wait_for_selector("#setup-source-current .bms-report")
+    assert "Acceso a la tienda" in report.inner_text() and "responde con el token guardado" in report.inner_text()
+    photograph(page, tmp_path, "2-origen")
+    page.click("#setup-source-continue")
+
+    # 3. The biller: LibreDTE in certification, the emisor up front, its answer in words.
+    page.select_option("#id_provider", "libredte")
+    page.wait_for_selector("#id_emisor_rut")
+    page.fill("#id_name", "LibreDTE Empresa Demo")
+    page.fill("#id_emisor_rut", "76.192.083-9")
+    page.fill("#id_emisor_razon_social", "Empresa Demo SpA")
+    page.fill("#id_emisor_giro", "Venta al por menor por internet")
+    page.fill("#id_emisor_acteco", "479100")
+    page.fill("#id_emisor_address", "Av. Libertador Bernardo O'Higgins 1449")
+    page.fill("#id_emisor_comuna", "Santiago")
+    page.fill("#id_credentials__api_hash", DEFAULT_HASH)
+    page.click("#biller-form details summary")
+    page.fill("#id_config__base_url", libredte.url)
+    photograph(page, tmp_path, "3-facturador-datos")
+    page.click("#biller-save")
+    report = page.wait_for_selector(".bms-report")
+    assert "El hash es válido y el usuario puede operar con la empresa RUT 76192083-9 en LibreDTE" in report.inner_text()
+    photograph(page, tmp_path, "3-facturador")
+    gateway = Gateway.objects.get(account=account)
+    assert (gateway.source.platform, gateway.biller.provider, gateway.active) == ("shopify", "libredte", False)
+    page.click("#setup-biller-continue")
+
+    # 4. The rules, with the preview live as the form changes.
+    verdict = page.wait_for_selector("#rules-preview-verdict")
+    assert "Este pedido recibiría boleta electrónica (39)" in verdict.inner_text()
+    page.fill("#id_min_amount", "90000000")
+    expect(page.locator("#rules-preview-verdict")).to_contain_text("No se emitiría")
+    page.fill("#id_min_amount", "0")
+    expect(page.locator("#rules-preview-verdict")).to_contain_text("recibiría")
+    photograph(page, tmp_path, "4-reglas")
+    page.click("#rules-save")
+
+    # 5. The test: the real purchase is awaited live; the simulated one goes through LibreDTE.
+    page.wait_for_selector("#setup-live")
+    assert "Esperando una compra" in page.inner_text("#setup-live")
+    page.click("#setup-simulate")
+    result = page.wait_for_selector("#setup-test-report")
+    assert "Venta de prueba correcta." in result.inner_text(), result.inner_text()
+    assert page.locator("#setup-test-report li strong").all_inner_texts() == [
+        "Facturador en certificación", "Orden de prueba recibida", "Reglas", "Emisión", "Cuadre"]
+    photograph(page, tmp_path, "5-prueba")
+    page.click("#setup-test-continue")
+
+    # 6. Activation, allowed by the passing test.
+    page.wait_for_selector("#activate-form")
+    assert "correcta" in page.inner_text("#setup-activate-test")
+    photograph(page, tmp_path, "6-activar")
+    page.click("#activate")
+    page.wait_for_selector("#gateway-general-form")
+    assert "activada" in page.inner_text("main")
+    photograph(page, tmp_path, "7-pasarela")
+
+    gateway.refresh_from_db()
+    assert gateway.active and gateway.test_passed_at is not None
+    assert libredte.state()["issued"], "the test sale's document was issued at LibreDTE"
+    for name in ("1-cuenta", "2-origen", "3-facturador", "4-reglas", "5-prueba", "6-activar"):
+        assert (tmp_path / f"{name}-desktop.png").stat().st_size > 0 and (tmp_path / f"{name}-390.png").stat().st_size > 0
+
+
+@pytest.mark.timeout(120)
+def test_the_gateway_tabs_in_the_merchants_words(live_server, page, account, tmp_path):
+    from tests.gateways.factories import GatewayFactory
+
+    gateway = GatewayFactory(account=account, name="Tienda Demo Chile", active=False)
+    page.goto(f"{live_server.url}/")
+    page.click("nav >> text=Facturación")
+    page.wait_for_selector("#gateway-table")
+    assert "Pasarelas de facturación" in page.inner_text("h1")
+    photograph(page, tmp_path, "lista")
+    page.click("#gateway-table >> text=Editar")
+    tabs = page.locator("#gateway-tabs a").all_inner_texts()
+    assert tabs == ["General", "Origen de datos", "Facturador", "Reglas"]
+    page.click("#tab-source")
+    page.wait_for_selector("#source-form")
+    photograph(page, tmp_path, "origen-de-datos")
+    page.click("#tab-biller")
+    page.wait_for_selector("#biller-form")
+    photograph(page, tmp_path, "facturador")
+    page.click("#tab-rules")
+    page.wait_for_selector("#rules-preview-verdict")
+    photograph(page, tmp_path, "reglas")
+    page.click("#tab-general")
+    # General: activating without a test asks for the owner's reason; the refusal is shown on the field.
+    page.check("#id_active")
+    page.click("#gateway-save")
+    assert "Antes de activar" in page.inner_text("#id_active_error")
+    page.check("#id_active")
+    page.fill("#id_reason", "Probado a mano con el contador")
+    page.click("#gateway-save")
+    page.wait_for_selector("text=Cambios guardados.")
+    photograph(page, tmp_path, "general")
+    gateway.refresh_from_db()
+    assert gateway.active is True
