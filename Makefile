@@ -4,7 +4,7 @@ PY = .venv/bin/python
 PYTEST_ARGS ?=
 STAMP = .venv/.installed
 
-.PHONY: venv test demo
+.PHONY: venv test demo chaos
 
 venv: $(STAMP)
 
@@ -28,3 +28,10 @@ test: venv
 
 demo: venv
 	$(PY) scripts/demo.py
+
+# The stack under load while workers, the web server, Redis and database connections are killed and the
+# biller fails: every accepted order issued exactly once or held with its reason (scripts/chaos.py).
+# CHAOS_SECONDS (default 180), CHAOS_RATE (orders/s, default 5), CHAOS_WORKERS (default 2).
+chaos: venv
+	bash scripts/ensure_system_deps.sh
+	$(PY) scripts/chaos.py
