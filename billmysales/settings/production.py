@@ -37,7 +37,8 @@ if SECURE_HSTS_PRELOAD and not (SECURE_HSTS_INCLUDE_SUBDOMAINS and SECURE_HSTS_S
     raise ImproperlyConfigured("SECURE_HSTS_PRELOAD needs SECURE_HSTS_INCLUDE_SUBDOMAINS and SECURE_HSTS_SECONDS >= 31536000.")
 # `check --deploy` flags both defaults; they are the choice above, not an oversight.
 SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
-# The TLS proxy in front adds one X-Forwarded-For entry: sign-in limits and lockouts count that client.
+# The TLS proxy in front (the one SECURE_PROXY_SSL_HEADER trusts) adds one X-Forwarded-For entry: sign-in
+# limits and lockouts count that client. 0 if gunicorn faces the clients itself (then the header is theirs).
 ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=1)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

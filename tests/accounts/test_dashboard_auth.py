@@ -261,3 +261,13 @@ def test_the_support_service_itself_refuses_a_blank_reason(other_account):
     with pytest.raises(ValidationError) as error:
         support_access_open(staff_user=UserFactory(is_staff=True), account=other_account, reason=" ")
     assert "reason" in error.value.message_dict
+
+
+def test_behind_the_proxy_the_lockout_counts_the_forwarded_client(client, user, account, settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        last = sign_in(client, user.email, "mala-clave", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert last.status_code == 429
+    assert AccessAttempt.objects.get().ip_address == "198.51.100.7"
+    # Another client behind the same proxy (same REMOTE_ADDR) still signs in.
+    assert sign_in(client, user.email, HTTP_X_FORWARDED_FOR="198.51.100.8")["Location"] == "/"
