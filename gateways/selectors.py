@@ -449,6 +449,14 @@ class DocumentPreview:
     from_emission: bool = False
 
 
+def _sale_of(emission: Emission):
+    """The emission's stored sale, or None when it cannot be read (an incomplete or older shape)."""
+    try:
+        return sale_from_dict(emission.sale)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
+
+
 def order_document_preview(*, order: Order) -> DocumentPreview | None:
     """The sale document the order is (or would be) billed with: lines, totals, receptor. From its
     invoice emission's sale when there is one, else from the rules asked again (read only) when they
@@ -458,7 +466,9 @@ def order_document_preview(*, order: Order) -> DocumentPreview | None:
     folio, fecha = (invoices[-1].folio, invoices[-1].fecha) if invoices else (0, timezone.localdate())
     try:
         if emissions:
-            sale, from_emission = sale_from_dict(emissions[-1].sale), True
+            sale, from_emission = _sale_of(emissions[-1]), True
+            if sale is None:
+                return None
         elif order.decision.get("action") == "emit":
             source = source_adapter_for(order.gateway.source)
             decision = decide_order(
@@ -534,8 +544,12 @@ def order_current_receptor(*, order: Order):
     for emission in sorted(emissions, key=lambda e: e.sequence, reverse=True):
         if emission.kind != DocumentKind.CREDIT_NOTE or emission.status == EmissionStatus.FAILED:
             continue
-        sale = sale_from_dict(emission.sale)
-        if sale.corrects_text and any(ref.folio == invoice.folio and ref.tipo_doc == invoice.tipo_dte for ref in sale.references):
+        sale = _sale_of(emission)
+        corrects_invoice = sale is not None and any(
+            ref.folio == invoice.folio and ref.tipo_doc == invoice.tipo_dte for ref in sale.references
+        )
+        if corrects_invoice and sale.corrects_text:
             return sale.receptor
     invoice_emission = next((e for e in emissions if e.pk == invoice.emission_id), None)
-    return sale_from_dict(invoice_emission.sale).receptor if invoice_emission is not None else None
+    sale = _sale_of(invoice_emission) if invoice_emission is not None else None
+    return sale.receptor if sale is not None else None
