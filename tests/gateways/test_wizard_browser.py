@@ -1,16 +1,20 @@
 """The setup wizard in a real browser (Debian's Chromium driven by Playwright) over real HTTP against the
 simulators: the account's RUT (refused, then right), the Shopify app installed through the simulator's
 consent screen and back to the wizard, a LibreDTE biller tested against the LibreDTE simulator, the rules'
-live preview, the simulated test sale issued at LibreDTE, and activation. Each step is photographed at
+live preview, a test purchase in the simulated store watched live until its document is issued at LibreDTE,
+the simulated test sale, and activation. Each step is photographed at
 desktop width and at 390 px (a phone) into pytest's ``tmp_path``; at 390 px no page is wider than the screen."""
 import shutil
 
 import pytest
+import requests
 from django.conf import settings as django_settings
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
-from gateways.models import Gateway
+from gateways import services
+from gateways.emission import emission_run
+from gateways.models import Emission, EmissionStatus, Gateway, InboundEvent
 from simulators.libredte import DEFAULT_HASH, LibreDTESimulator
 from simulators.shopify import App, ShopifySimulator
 from tests.gateways.resilience_helpers import free_port
@@ -19,6 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
+SHOP = "demo-cl.myshopify.com"
 
 
 @pytest.fixture
@@ -58,6 +63,20 @@ def page(live_server, user, monkeypatch):
         page.set_default_timeout(20_000)
         yield page
         browser.close()
+
+
+def shop_control(simulator, path: str, **body) -> dict:
+    answer = requests.post(f"{simulator.url}/_sim/shops/{SHOP}{path}", json=body, timeout=30)
+    assert answer.ok, answer.text
+    return answer.json()
+
+
+def work_off(gateway) -> None:
+    """What the workers would do with the store's deliveries: read them and issue what is due."""
+    for event_id in InboundEvent.objects.filter(gateway=gateway, status=InboundEvent.Status.PENDING).values_list("pk", flat=True):
+        services.inbound_event_process(event_id=event_id)
+    for emission_id in Emission.objects.filter(order__gateway=gateway, status=EmissionStatus.PENDING).values_list("pk", flat=True):
+        emission_run(emission_id=emission_id)
 
 
 def photograph(page, tmp_path, name: str) -> None:
@@ -134,9 +153,20 @@ def test_the_wizard_from_a_new_account_to_an_active_gateway(live_server, page, a
     photograph(page, tmp_path, "4-reglas")
     page.click("#rules-save")
 
-    # 5. The test: the real purchase is awaited live; the simulated one goes through LibreDTE.
+    # 5. The test, both ways. (a) A test purchase in the store: the page waits for it live, then shows it arriving,
+    # the rules' decision and the document issued at LibreDTE with its PDF.
     page.wait_for_selector("#setup-live")
     assert "Esperando una compra" in page.inner_text("#setup-live")
+    photograph(page, tmp_path, "5-prueba-esperando")
+    assert "suscritos" in services.gateway_webhooks_ensure(gateway_id=gateway.pk)
+    [purchase] = shop_control(shopify, "/orders", count=1, document="boleta", order={"test": True})["orders"]
+    work_off(gateway)
+    expect(page.locator("#setup-live-order")).to_contain_text(f"Pedido N° {purchase['name']}", timeout=15_000)
+    expect(page.locator("#setup-live-order")).to_contain_text("Emitida")
+    expect(page.locator("#setup-live-pdf")).to_be_visible()
+    assert "Dar la prueba por correcta" in page.inner_text("#setup-live-order")
+    photograph(page, tmp_path, "5-prueba-tienda")
+    # (b) A simulated order in the store's shape through the real pipeline and LibreDTE in certification.
     page.click("#setup-simulate")
     result = page.wait_for_selector("#setup-test-report")
     assert "Venta de prueba correcta." in result.inner_text(), result.inner_text()
@@ -156,7 +186,8 @@ def test_the_wizard_from_a_new_account_to_an_active_gateway(live_server, page, a
 
     gateway.refresh_from_db()
     assert gateway.active and gateway.test_passed_at is not None
-    assert libredte.state()["issued"], "the test sale's document was issued at LibreDTE"
+    # Two documents at LibreDTE: the store's test purchase and the simulated sale.
+    assert sum(libredte.state()["issued"].values()) == 2
     for name in ("1-cuenta", "2-origen", "3-facturador", "4-reglas", "5-prueba", "6-activar"):
         assert (tmp_path / f"{name}-desktop.png").stat().st_size > 0 and (tmp_path / f"{name}-390.png").stat().st_size > 0
 
