@@ -7,7 +7,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
-from accounts.scoping import AccountScopedViewMixin
+from accounts.scoping import AccountScopedViewMixin, may_write
 from billers.dte.types import DOCUMENT_TYPES
 
 from .. import selectors
@@ -80,6 +80,6 @@ class DashboardView(AccountScopedViewMixin, TemplateView):
             failures=[(FAILURE_LABELS[key], count, failure_link(key)) for key, count in failures],
             chart_days=CHART_DAYS,
             orders=selectors.order_rows(selectors.order_filtered(account=self.account)).order_by("-id")[:10],
-            memberships=self.request.user.memberships.select_related("account").order_by("account__name"),
+            may_write=may_write(self.request),
         )
         return context

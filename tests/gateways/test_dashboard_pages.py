@@ -117,6 +117,15 @@ def test_home_without_orders_says_so(session_client, account, gateway):
     assert "Sin datos en el período" in html
 
 
+def test_home_without_gateways_leads_writers_to_the_setup(session_client, account):
+    assert 'href="/setup/">Crear la primera pasarela' in page(session_client, "/")
+
+
+def test_home_without_gateways_offers_viewers_no_setup(viewer_client, account):
+    html = page(viewer_client, "/")
+    assert "Aún no hay pasarelas" in html and 'href="/setup/"' not in html
+
+
 # --- Orders: filters, search, pages --------------------------------------------------------------
 
 def test_orders_filter_by_status_gateway_dates_and_document_type(session_client, account, gateway):
