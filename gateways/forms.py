@@ -37,10 +37,13 @@ class ConnectionChoiceForm(StyledForm):
         style_widgets(self)
 
 
-def source_choice_form(data=None, *, account: Account, exclude_used: bool, initial=None, exclude=None) -> ConnectionChoiceForm:
-    queryset = SourceConnection.objects.filter(account=account).order_by("name")
-    if exclude_used:
-        queryset = queryset.filter(gateways__isnull=True)
+def source_choice_form(data=None, *, account: Account, gateway: Gateway | None = None, exclude=None,
+                       initial=None) -> ConnectionChoiceForm:
+    """The account's store connections no other gateway reads (a store feeding two gateways would have each of its
+    orders billed twice); ``gateway``'s own stays in the list, ``exclude`` is left out."""
+    queryset = SourceConnection.objects.filter(account=account).exclude(
+        gateways__in=Gateway.objects.filter(account=account).exclude(pk=getattr(gateway, "pk", None))
+    ).order_by("name")
     if exclude is not None:
         queryset = queryset.exclude(pk=exclude.pk)
     return ConnectionChoiceForm(data, queryset=queryset, label=_("Origen de datos"), initial=initial)

@@ -57,10 +57,6 @@ class SourceConnectionForm(SpecFieldsMixin, forms.Form):
             self.initial.update(name=instance.name, store_url=instance.store_url)
         style_widgets(self)
 
-    @property
-    def label(self) -> str:
-        return str(self.adapter.label)
-
     def clean(self):
         cleaned = super().clean()
         if self.errors:

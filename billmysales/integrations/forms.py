@@ -71,7 +71,8 @@ def style_widgets(form: forms.BaseForm) -> None:
             continue
         else:
             css = "form-control"
-        widget.attrs["class"] = " ".join(filter(None, (widget.attrs.get("class", ""), css)))
+        classes = widget.attrs.get("class", "").split()
+        widget.attrs["class"] = " ".join(classes if css in classes else [*classes, css])
 
 
 class SpecFieldsMixin:

@@ -147,7 +147,7 @@ class GatewayDetailView(GatewayPageMixin, View):
 
 class GatewaySourceView(GatewayPageMixin, View):
     """The "Origen de datos" tab: the store connection (details, "Probar conexión", connect again, its data)
-    and the choice of another of the account's connections."""
+    and the choice of another of the account's connections that no other gateway reads."""
 
     tab = "source"
     template_name = "gateways/gateway_source.html"
@@ -158,7 +158,7 @@ class GatewaySourceView(GatewayPageMixin, View):
     def page_context(self, gateway: Gateway, **extra) -> dict:
         connection = gateway.source
         extra.setdefault("form", SourceConnectionForm(platform=connection.platform, instance=connection))
-        extra.setdefault("choice", source_choice_form(account=self.account, exclude_used=False, initial={"connection": connection.pk}))
+        extra.setdefault("choice", source_choice_form(account=self.account, gateway=gateway, initial={"connection": connection.pk}))
         return super().page_context(gateway, connection=connection, details=source_details(connection),
                                     connect_next=reverse("gateway-source", args=[gateway.pk]), **extra)
 
@@ -167,7 +167,7 @@ class GatewaySourceView(GatewayPageMixin, View):
         gateway = self.get_object()
         actor = request_actor(request)
         if request.POST.get("action") == "switch":
-            choice = source_choice_form(request.POST, account=self.account, exclude_used=False)
+            choice = source_choice_form(request.POST, account=self.account, gateway=gateway)
             if choice.is_valid():
                 try:
                     services.gateway_update(gateway=gateway, actor=actor, source=choice.cleaned_data["connection"])

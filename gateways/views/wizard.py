@@ -188,7 +188,7 @@ class SetupSourceView(WizardMixin, View):
         source = self.draft_source()
         platform = chosen_platform(platform)
         connect_next = reverse("setup-source") + "?" + urlencode({"connect": platform or ""})
-        unused = source_choice_form(account=self.account, exclude_used=True, exclude=source)
+        unused = source_choice_form(account=self.account, exclude=source)
         return self.render_step(
             None, source=source, draft=source, details=source_details(source) if source else None,
             choice=choice or (unused if unused.fields["connection"].queryset.exists() else None),
@@ -199,7 +199,7 @@ class SetupSourceView(WizardMixin, View):
     def post(self, request):
         require_write(request)
         if request.POST.get("action") == "choose":
-            choice = source_choice_form(request.POST, account=self.account, exclude_used=True)
+            choice = source_choice_form(request.POST, account=self.account)
             if choice.is_valid():
                 request.session[SESSION_SOURCE] = choice.cleaned_data["connection"].pk
                 return redirect("setup-biller")

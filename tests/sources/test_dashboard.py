@@ -146,12 +146,17 @@ def test_a_multivende_connection_shows_its_authorization_and_the_connect_button(
     assert "Conectar BillMySales con Multivende" in page and f'value="/gateways/{gateway.pk}/source/"' in page
 
 
-def test_the_gateway_switches_to_another_connection_of_the_account_only(session_client, account, other_account):
+def test_the_gateway_switches_only_to_a_connection_of_the_account_no_other_gateway_reads(session_client, account, other_account):
     gateway = GatewayFactory(account=account, test_passed_at="2026-11-20T10:00:00Z")
     other = SourceConnectionFactory(account=account, name="Segunda tienda")
     foreign = SourceConnectionFactory(account=other_account)
-    response = session_client.post(f"/gateways/{gateway.pk}/source/", {"action": "switch", "connection": foreign.pk})
-    assert response.status_code == 200 and Gateway.objects.get(pk=gateway.pk).source_id != foreign.pk
+    feeding_another = GatewayFactory(account=account, source__name="Tienda de otra pasarela").source
+    page = html(session_client.get(f"/gateways/{gateway.pk}/source/"))
+    assert "Segunda tienda" in page and "Tienda de otra pasarela" not in page
+    for refused in (foreign, feeding_another):  # another account's; one whose orders another gateway already bills
+        response = session_client.post(f"/gateways/{gateway.pk}/source/", {"action": "switch", "connection": refused.pk})
+        assert response.status_code == 200 and 'id="id_connection_error"' in html(response)
+        assert Gateway.objects.get(pk=gateway.pk).source_id != refused.pk
     session_client.post(f"/gateways/{gateway.pk}/source/", {"action": "switch", "connection": other.pk})
     gateway.refresh_from_db()
     assert gateway.source == other and gateway.test_passed_at is None  # a new store needs a new test
