@@ -292,6 +292,23 @@ def test_a_second_delivery_of_the_job_task_does_nothing_while_the_first_holds_th
     assert bulk_job_run(job_id=job.pk).processed == 0
 
 
+def test_the_sweeper_queues_again_a_job_nobody_advanced(account, settings, django_capture_on_commit_callbacks):
+    from gateways.sweeper import stuck_work_requeue
+
+    settings.BMS_STUCK_AFTER_SECONDS = 60
+    stale = BulkJob.objects.create(account=account, kind="retry", item_ids=[1, 2], total=2, status="running")
+    leased = BulkJob.objects.create(account=account, kind="retry", item_ids=[1], total=1, status="running",
+                                    lease_until=timezone.now() + timedelta(minutes=1))
+    done = BulkJob.objects.create(account=account, kind="retry", item_ids=[1], total=1, processed=1, status="done")
+    BulkJob.objects.filter(pk__in=[stale.pk, leased.pk, done.pk]).update(updated_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        stuck_work_requeue()
+    assert len(queued) == 1
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        stuck_work_requeue()  # stamped: not sent again before the threshold
+    assert queued == []
+
+
 def test_viewers_see_no_bulk_actions_and_are_refused(viewer_client, account, gateway):
     order = OrderFactory(account=account, gateway=gateway, status=OrderStatus.WAITING)
     html = page(viewer_client, "/orders/")
