@@ -1,8 +1,9 @@
 """`make chaos`: the whole stack under load while it is being broken, then a count of what came out.
 
 What runs (all on loopback, thrown away at the end): a PostgreSQL and a Redis of its own (started with
-``scripts/testenv.py``'s helpers), the web app under gunicorn, ``CHAOS_WORKERS`` Celery workers (prefork,
-2 processes each), Celery beat running the sweeper every 2 s, and the LibreDTE simulator (in this
+``scripts/testenv.py``'s helpers), the web app under gunicorn, ``CHAOS_WORKERS`` Celery workers (a threads
+pool as in docker-compose.yml, ``CHAOS_POOL``/``CHAOS_CONCURRENCY`` to change), Celery beat running the
+sweeper every 2 s, and the LibreDTE simulator (in this
 process, so the documents LibreDTE issued can be counted per reference at the end). A Demo store
 gateway → LibreDTE is seeded; the load sends signed Demo-store webhooks (paid CLP orders) at
 ``CHAOS_RATE`` orders per second and, like a store, re-sends a delivery until it gets a 2xx.
@@ -28,8 +29,9 @@ are missing or still not settled. Exit status 1 on any duplicate or lost order (
 reason), 2 when the stack could not be set up. The last line is ``chaos-result: {json}``.
 
 Knobs (environment or flags): CHAOS_SECONDS (180, --seconds), CHAOS_RATE (5 orders/s, --rate),
-CHAOS_WORKERS (2), CHAOS_SETTLE_SECONDS (240), CHAOS_SEED (random), CHAOS_KEEP=1 keeps the temporary
-directory with every process's log (kept anyway when the check fails).
+CHAOS_WORKERS (2), CHAOS_POOL (threads; or prefork), CHAOS_CONCURRENCY (16), CHAOS_SETTLE_SECONDS (240),
+CHAOS_SEED (random), CHAOS_KEEP=1 keeps the temporary directory with every process's log (kept anyway
+when the check fails).
 """
 from __future__ import annotations
 
@@ -356,9 +358,9 @@ class Chaos:
                                             "--workers", "2", "--timeout", "30"], env, logs)
         for n in range(1, self.args.workers + 1):
             self.procs[f"worker{n}"] = Managed(
-                f"worker{n}", [PY, "-m", "celery", "-A", "billmysales", "worker", "-Q", "ingest,emit,poll,notify", "-P", "prefork",
-                               "-c", "2", "-n", f"chaos{n}@%h", "-l", "info", "--without-gossip", "--without-mingle",
-                               "--without-heartbeat"], env, logs)
+                f"worker{n}", [PY, "-m", "celery", "-A", "billmysales", "worker", "-Q", "ingest,emit,poll,notify",
+                               "-P", self.args.pool, "-c", str(self.args.concurrency), "-n", f"chaos{n}@%h", "-l", "info",
+                               "--without-gossip", "--without-mingle", "--without-heartbeat"], env, logs)
         self.procs["beat"] = Managed("beat", [PY, "-m", "celery", "-A", "billmysales", "beat", "-l", "info",
                                               "-s", str(self.base / "var" / "beat-schedule")], env, logs)
         for proc in self.procs.values():
@@ -533,6 +535,9 @@ def parse_args(argv: list[str]):
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("CHAOS_SECONDS", 180)))
     parser.add_argument("--rate", type=float, default=float(os.environ.get("CHAOS_RATE", 5)))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("CHAOS_WORKERS", 2)))
+    # As docker-compose.yml runs them: a threads pool (there 64 threads a process; fewer here, one small box).
+    parser.add_argument("--pool", choices=("threads", "prefork"), default=os.environ.get("CHAOS_POOL", "threads"))
+    parser.add_argument("--concurrency", type=int, default=int(os.environ.get("CHAOS_CONCURRENCY", 16)))
     parser.add_argument("--settle", type=float, default=float(os.environ.get("CHAOS_SETTLE_SECONDS", 240)))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("CHAOS_SEED", random.randrange(10**6))))
     return parser.parse_args(argv)
@@ -557,7 +562,7 @@ def main(argv: list[str]) -> int:
         pg.start()
         redis = RestartableRedis(testenv.find_redis_server(), base)
         redis.start()
-        say(f"{args.seconds:.0f}s at {args.rate:g} orders/s, {args.workers} workers, seed {args.seed}; "
+        say(f"{args.seconds:.0f}s at {args.rate:g} orders/s, {args.workers} workers ({args.pool} × {args.concurrency}), seed {args.seed}; "
             f"PostgreSQL {pg.version}, Redis {redis.version}, logs in {base / 'logs'}")
         chaos = Chaos(args, base, pg, redis)
         chaos.start_stack()
@@ -569,7 +574,7 @@ def main(argv: list[str]) -> int:
         result = chaos.check()
         result.update(elapsed_seconds=round(time.monotonic() - t0, 1), setup_seconds=round(ready, 1),
                       load_seconds=round(loaded, 1), settle_seconds=round(settled, 1), rate=args.rate, seed=args.seed,
-                      workers=args.workers)
+                      workers=args.workers, pool=f"{args.pool} x {args.concurrency}")
         failed = result["duplicates"] or result["lost"] or result["held_without_reason"] or result["issued_without_exactly_one_document"]
         code = 1 if failed else 0
         say(f"accepted={result['accepted']} issued={result['issued']} held={result['held']} failed={result['failed']} "
