@@ -52,7 +52,9 @@ class SourceConnectionForm(SpecFieldsMixin, forms.Form):
         super().__init__(data, prefix=prefix)
         self.platform = platform
         self.add_spec_fields(source_adapter_class(platform), instance)
-        self.fields["store_url"].required = self.adapter.store_url_required
+        if not self.adapter.store_url_required:
+            # The Demo store has no address and Multivende's is its API's, set by the connect flow: not typed.
+            del self.fields["store_url"]
         if instance is not None:
             self.initial.update(name=instance.name, store_url=instance.store_url)
         style_widgets(self)
@@ -68,13 +70,19 @@ class SourceConnectionForm(SpecFieldsMixin, forms.Form):
         except ValidationError as exc:
             add_service_errors(self, exc)
             return cleaned
-        store_url = cleaned.get("store_url", "")
+        store_url = self.address()
         if self._should_try(store_url) and not url_problem(store_url):
             probe = SourceConnection(account_id=getattr(self.instance, "account_id", None), platform=self.platform,
                                      store_url=store_url, credentials=credentials, config=config)
             for field, message in store_access_problems(probe, secret_field=self._refused_field()).items():
-                self.add_error(field, message)
+                self.add_error(field if field in self.fields else None, message)
         return cleaned
+
+    def address(self) -> str:
+        """The address as typed, or the stored one for stores whose address is not typed."""
+        if "store_url" in self.fields:
+            return self.cleaned_data.get("store_url", "")
+        return self.instance.store_url if self.instance is not None else ""
 
     def _should_try(self, store_url: str) -> bool:
         if not issubclass(self.adapter, OrderPoller):
@@ -93,8 +101,9 @@ class SourceConnectionForm(SpecFieldsMixin, forms.Form):
     def save(self, *, account: Account, actor: Actor) -> SourceConnection | None:
         """Creates or updates the connection through the service; None (with the errors on the form) when refused."""
         credentials, config = self.spec_values()
-        values = {"name": self.cleaned_data["name"], "store_url": self.cleaned_data.get("store_url", ""),
-                  "credentials": credentials, "config": config}
+        values = {"name": self.cleaned_data["name"], "credentials": credentials, "config": config}
+        if "store_url" in self.fields:
+            values["store_url"] = self.cleaned_data.get("store_url", "")
         try:
             if self.instance is None:
                 return source_connection_create(account=account, actor=actor, platform=self.platform, **values)

@@ -84,6 +84,16 @@ def test_a_new_store_address_is_tried_with_the_stored_keys(session_client, accou
     assert source.store_url == "https://tiendavalpo.cl"
 
 
+def test_an_address_that_is_not_typed_is_not_asked_nor_erased(session_client, account):
+    source = SourceConnectionFactory(account=account, platform="multivende", name="MV", store_url="https://app.multivende.com",
+                                     credentials={})
+    page = html(session_client.get(f"/sources/{source.pk}/"))
+    assert 'name="store_url"' not in page and "Conectar BillMySales con Multivende" in page
+    session_client.post(f"/sources/{source.pk}/", {"name": "Multivende Tienda Chile"})
+    source.refresh_from_db()
+    assert (source.name, source.store_url) == ("Multivende Tienda Chile", "https://app.multivende.com")
+
+
 def test_probar_conexion_answers_in_words(session_client, account):
     source = SourceConnectionFactory(account=account)
     fragment = html(session_client.post(f"/sources/{source.pk}/test/", HTTP_HX_REQUEST="true"))
