@@ -74,5 +74,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler403 = "billmysales.views.permission_denied"
 handler404 = "billmysales.views.not_found"
 handler500 = "billmysales.views.server_error"

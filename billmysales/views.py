@@ -18,6 +18,12 @@ def not_found(request, exception=None):
     return render(request, "404.html", status=404)
 
 
+def permission_denied(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body("permission_denied", _("Su rol no permite esta acción.")), status=403)
+    return render(request, "403.html", status=403)
+
+
 def server_error(request):
     if _wants_json(request):
         return JsonResponse(error_body("server_error", _("Error interno; el equipo fue notificado.")), status=500)

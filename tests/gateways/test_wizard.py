@@ -414,7 +414,9 @@ def test_a_viewer_sees_the_steps_but_cannot_post(account):
         (f"/gateways/{gateway.pk}/setup/activate/", {"reason": "porque sí"}),
     ]
     for path, data in posts:
-        assert viewer.post(path, data).status_code == 403, path
+        refused = viewer.post(path, data)
+        assert refused.status_code == 403, path
+        assert "Su rol en esta cuenta no permite esta acción" in refused.content.decode(), path
     gateway.refresh_from_db()
     account.refresh_from_db()
     assert (gateway.active, gateway.test_passed_at, gateway.ruleset.mode, account.rut) == (False, None, "auto", "76086428-5")
