@@ -349,6 +349,8 @@ class Chaos:
 
         # Schema checks off: the DTE core's XML is validated by its own tests; here it would only burn CPU.
         self.sim = LibreDTESimulator(port=testenv.free_port(), validate_schema=False).start()
+        # A killed worker cuts its connections: http.server would print a ConnectionResetError traceback for each.
+        self.sim._server.handle_error = lambda request, client_address: None
         self.gateway, secret = seed(self.sim.url)
         port = testenv.free_port()
         self.web_url = f"http://{testenv.HOST}:{port}"
