@@ -1,6 +1,7 @@
 """Error pages: JSON with the API's error body under /api/ and /hooks/, the dashboard's pages elsewhere."""
-from django.http import JsonResponse
+from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.utils.translation import gettext as _
 
 from billmysales.api.errors import error_body
@@ -27,4 +28,5 @@ def permission_denied(request, exception=None):
 def server_error(request):
     if _wants_json(request):
         return JsonResponse(error_body("server_error", _("Error interno; el equipo fue notificado.")), status=500)
-    return render(request, "500.html", status=500)
+    # Without the request's context: the database or a context processor may be what failed.
+    return HttpResponseServerError(loader.get_template("500.html").render())

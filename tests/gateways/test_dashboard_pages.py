@@ -501,10 +501,15 @@ def test_404_page_uses_the_layout(session_client):
 
 
 def test_500_page_renders_without_the_database(rf):
-    from django.template.loader import render_to_string
+    from billmysales.views import server_error
 
-    html = render_to_string("500.html")
+    # No database fixture: any query here would raise.
+    response = server_error(rf.get("/orders/"))
+    html = response.content.decode()
+    assert response.status_code == 500
     assert "Algo falló de nuestro lado" in html and "bms-header" in html and "style=" not in html
+    api = server_error(rf.get("/api/v1/orders/"))
+    assert api.status_code == 500 and b'"server_error"' in api.content
 
 
 
