@@ -51,7 +51,7 @@ class Account(models.Model):
     """The tenant. Every tenant-owned row carries a foreign key to it."""
 
     name = models.CharField(max_length=200)
-    rut = models.CharField("RUT empresa", max_length=12, blank=True)
+    rut = models.CharField(_("RUT empresa"), max_length=12, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -166,8 +166,8 @@ class IdempotentRequest(models.Model):
     """
 
     class Status(models.TextChoices):
-        IN_PROGRESS = "in_progress", "En curso"
-        DONE = "done", "Terminada"
+        IN_PROGRESS = "in_progress", _("En curso")
+        DONE = "done", _("Terminada")
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)

@@ -23,7 +23,7 @@ class BillerConnection(TenantModel):
     name = models.CharField(max_length=120)
     provider = models.CharField(_("facturador"), max_length=20, choices=provider_choices)
     environment = models.CharField(max_length=16, choices=Environment.choices, default=Environment.CERTIFICATION)
-    emisor_rut = models.CharField("RUT emisor", max_length=12)
+    emisor_rut = models.CharField(_("RUT emisor"), max_length=12)
     emisor_razon_social = models.CharField(max_length=100)
     emisor_giro = models.CharField(max_length=80)
     emisor_acteco = models.PositiveIntegerField(null=True, blank=True)

@@ -3,6 +3,8 @@
 A provider can be stored on a connection only when an adapter is registered here (the model's
 choices, the API and the forms read this dict), and adding a biller is a new package plus one line.
 """
+from django.utils.translation import gettext
+
 from billmysales.integrations.errors import RejectedError
 
 from .base import BillerAdapter
@@ -29,7 +31,8 @@ def biller_adapter_class(provider: str) -> type[BillerAdapter]:
         return BILLER_ADAPTERS[provider]
     except KeyError:
         raise BillerNotRegistered(
-            f"El facturador de tipo {provider!r} no está disponible en esta versión: no se puede emitir con él."
+            gettext("El facturador de tipo %(provider)s no está disponible en esta versión: no se puede emitir con él.")
+            % {"provider": repr(provider)}
         ) from None
 
 

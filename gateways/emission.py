@@ -23,6 +23,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billers.base import (
     BillerMismatch,
@@ -127,7 +128,7 @@ def emission_claim(*, emission_id: int) -> Claim | None:
         # A timeout or 5xx may have issued the document anyway: ask before sending again.
         reconcile_first = True
     if emission.order.is_test and not emission.order.gateway.biller.is_certification:
-        _set_status(emission, EmissionStatus.HELD, "Las ventas de prueba solo se emiten con un facturador en certificación.")
+        _set_status(emission, EmissionStatus.HELD, _("Las ventas de prueba solo se emiten con un facturador en certificación."))
         emission.order.refresh_from_db()
         events.order_held(emission.order)
         return None
@@ -189,13 +190,14 @@ def emission_run(*, emission_id: int) -> Document | None:
         return None
     except UnsupportedFeature as exc:
         _record_held(
-            claim, f"No se sabe si el documento se emitió: {exc.message} Revise en el facturador y reintente u omita "
-            "la orden.", started, exc,
+            claim, _("No se sabe si el documento se emitió: %(error)s Revise en el facturador y reintente u omita "
+                     "la orden.") % {"error": exc.message}, started, exc,
         )
         return None
     except Exception as exc:  # an adapter bug or an unforeseen answer: the call may have reached the biller
         logger.exception("account=%s emission=%s unexpected error in the biller adapter", emission.account_id, emission.id)
-        _record_transient(claim, TransientBillerError(f"Error inesperado: {type(exc).__name__}: {exc}"), started, Outcome.UNKNOWN)
+        _record_transient(claim, TransientBillerError(_("Error inesperado: %(kind)s: %(error)s") % {
+            "kind": type(exc).__name__, "error": exc}), started, Outcome.UNKNOWN)
         return None
     return _record_success(claim, issued, started, Outcome.SUCCESS)
 
@@ -297,19 +299,19 @@ def _record_transient(claim: Claim, exc: TransientBillerError, started: float, o
     failures = emission.attempts.filter(outcome__in=[Outcome.TRANSIENT, Outcome.UNKNOWN]).count()
     delay = _retry_delay(failures)
     if delay is None:
-        reason = f"El facturador no respondió tras {failures} intentos: {exc.message}"
+        reason = _("El facturador no respondió tras %(n)s intentos: %(error)s") % {"n": failures, "error": exc.message}
         _set_status(emission, EmissionStatus.FAILED, reason)
         events.document_failed(emission, reason)
         logger.error("account=%s emission=%s failed after %s attempts: %s", emission.account_id, emission.id, failures, exc)
         return
     next_at = timezone.now() + timedelta(seconds=delay)
-    _set_status(emission, EmissionStatus.PENDING, f"Reintento programado: {exc.message}", next_attempt_at=next_at)
+    _set_status(emission, EmissionStatus.PENDING, _("Reintento programado: %(error)s") % {"error": exc.message}, next_attempt_at=next_at)
     emission_enqueue(emission.id, countdown=delay)
     logger.warning("account=%s emission=%s transient error, retry in %.0fs: %s", emission.account_id, emission.id, delay, exc)
 
 
 def _record_rejected(claim: Claim, exc: RejectedBillerError | MappingRefused, started: float) -> None:
-    _record_failed(claim, exc, started, Outcome.REJECTED, f"Rechazado por el facturador: {exc.message}")
+    _record_failed(claim, exc, started, Outcome.REJECTED, _("Rechazado por el facturador: %(error)s") % {"error": exc.message})
 
 
 @transaction.atomic

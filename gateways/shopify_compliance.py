@@ -38,6 +38,8 @@ from django.db.models import Q
 from django.http import JsonResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -52,9 +54,9 @@ from .models import Document, Gateway, InboundEvent, Order
 
 logger = logging.getLogger(__name__)
 
-KEPT = ("Se conservan los documentos tributarios emitidos (con su XML y PDF) y las emisiones en curso: "
+KEPT = gettext_noop("Se conservan los documentos tributarios emitidos (con su XML y PDF) y las emisiones en curso: "
         "la ley tributaria chilena exige guardarlos seis años.")
-REDACTED_NOTE = "Datos personales del comprador borrados a pedido de Shopify ({topic}, {when})."
+REDACTED_NOTE = gettext_noop("Datos personales del comprador borrados a pedido de Shopify (%(topic)s, %(when)s).")
 # Parts of a Shopify order (REST shape) that describe the buyer rather than the sale.
 PERSONAL_ORDER_KEYS = ("email", "contact_email", "phone", "customer", "billing_address", "shipping_address", "note",
                        "note_attributes", "localized_fields", "browser_ip", "client_details", "order_status_url",
@@ -135,15 +137,15 @@ def customers_data_request(*, shop: str, payload: dict) -> dict:
         found += len(report)
         audit_log_record(account=connection.account, actor=Actor.system(), action="shopify.customers_data_request",
                          obj=connection, data={"customer": customer, "data_request": payload.get("data_request"),
-                                               "orders": report, "note": KEPT})
+                                               "orders": report, "note": _(KEPT)})
         logger.info("account=%s source=%s shopify customers/data_request: %s orders recorded in the audit log",
                     connection.account_id, connection.pk, len(report))
-    return {"orders": found, "documents": documents, "kept": KEPT}
+    return {"orders": found, "documents": documents, "kept": _(KEPT)}
 
 
 def customers_redact(*, shop: str, payload: dict) -> dict:
     customer = payload.get("customer") or {}
-    note = REDACTED_NOTE.format(topic="customers/redact", when=timezone.now().date().isoformat())
+    note = _(REDACTED_NOTE) % {"topic": "customers/redact", "when": timezone.now().date().isoformat()}
     orders = events = 0
     for connection in _connections(shop):
         gateways = Gateway.objects.filter(source=connection)
@@ -153,15 +155,15 @@ def customers_redact(*, shop: str, payload: dict) -> dict:
                 note)
             audit_log_record(account=connection.account, actor=Actor.system(), action="shopify.customers_redact",
                              obj=connection, data={"customer_id": customer.get("id"), "orders": done,
-                                                   "deliveries": deliveries, "note": KEPT})
+                                                   "deliveries": deliveries, "note": _(KEPT)})
         orders, events = orders + done, events + deliveries
         logger.info("account=%s source=%s shopify customers/redact: %s orders, %s deliveries erased. %s",
                     connection.account_id, connection.pk, done, deliveries, KEPT)
-    return {"orders": orders, "deliveries": events, "kept": KEPT}
+    return {"orders": orders, "deliveries": events, "kept": _(KEPT)}
 
 
 def shop_redact(*, shop: str, payload: dict) -> dict:
-    note = REDACTED_NOTE.format(topic="shop/redact", when=timezone.now().date().isoformat())
+    note = _(REDACTED_NOTE) % {"topic": "shop/redact", "when": timezone.now().date().isoformat()}
     orders = events = 0
     for connection in _connections(shop):
         gateways = Gateway.objects.filter(source=connection)
@@ -169,13 +171,13 @@ def shop_redact(*, shop: str, payload: dict) -> dict:
             done, deliveries = _redact_orders(Order.objects.filter(gateway__in=gateways), note)
             SourceConnection.objects.filter(pk=connection.pk).update(credentials={}, cursor={})
             audit_log_record(account=connection.account, actor=Actor.system(), action="shopify.shop_redact",
-                             obj=connection, data={"orders": done, "deliveries": deliveries, "note": KEPT})
+                             obj=connection, data={"orders": done, "deliveries": deliveries, "note": _(KEPT)})
         connection_status_set(connection=connection, status=SourceConnection.Status.DISABLED,
-                              message="Shopify pidió borrar los datos de la tienda (shop/redact): se borraron. " + KEPT)
+                              message=_("Shopify pidió borrar los datos de la tienda (shop/redact): se borraron.") + " " + _(KEPT))
         orders, events = orders + done, events + deliveries
         logger.info("account=%s source=%s shopify shop/redact: %s orders, %s deliveries erased, tokens removed. %s",
                     connection.account_id, connection.pk, done, deliveries, KEPT)
-    return {"orders": orders, "deliveries": events, "kept": KEPT}
+    return {"orders": orders, "deliveries": events, "kept": _(KEPT)}
 
 
 HANDLERS = {"customers/data_request": customers_data_request, "customers/redact": customers_redact,
@@ -189,18 +191,18 @@ def shopify_compliance_webhook(request):
     if not given or not any(hmac.compare_digest(given.encode(), hmac_sha256_base64(request.body, secret).encode())
                             for secret in app_secrets()):
         logger.warning("shopify compliance webhook with a missing or wrong signature refused")
-        return JsonResponse({"error": "Firma de webhook inválida."}, status=401)
+        return JsonResponse({"error": _("Firma de webhook inválida.")}, status=401)
     topic = request.headers.get(TOPIC_HEADER, "")
     handler = HANDLERS.get(topic)
     if handler is None:
-        return JsonResponse({"received": True, "ignored": f"El tema {topic!r} no es de cumplimiento."})
+        return JsonResponse({"received": True, "ignored": _("El tema %(topic)s no es de cumplimiento.") % {"topic": repr(topic)}})
     try:
         payload = json.loads(request.body)
     except (ValueError, UnicodeDecodeError):
         payload = None
     shop = str(payload.get("shop_domain") or "").lower() if isinstance(payload, dict) else ""
     if not SHOP_DOMAIN.fullmatch(shop):
-        return JsonResponse({"error": "El cuerpo no es un pedido de cumplimiento de Shopify (falta shop_domain)."}, status=400)
+        return JsonResponse({"error": _("El cuerpo no es un pedido de cumplimiento de Shopify (falta shop_domain).")}, status=400)
     return JsonResponse({"received": True, "topic": topic, **handler(shop=shop, payload=payload)})
 
 

@@ -12,6 +12,8 @@ import time
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import JsonResponse
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -52,19 +54,25 @@ def webhook_gateway(token: str) -> Gateway | None:
 @csrf_exempt
 @require_POST
 def inbound_webhook(request, token: str):
+    # A store is no reader: what it is answered, and the reasons stored for the merchant, are in the product's language.
+    with translation.override(settings.LANGUAGE_CODE):
+        return _receive(request, token)
+
+
+def _receive(request, token: str):
     gateway = webhook_gateway(token)
     if gateway is None:
-        return _error("Dirección de webhook desconocida.", 404)
+        return _error(_("Dirección de webhook desconocida."), 404)
     try:
         adapter = source_adapter_for(gateway.source)
     except SourceNotRegistered as exc:
         logger.warning("account=%s gateway=%s webhook for an unavailable source: %s", gateway.account_id, gateway.pk, exc)
         return _error(exc.message, 400)
     if not isinstance(adapter, WebhookReceiver):
-        return _error(f"{gateway.source.get_platform_display()} no envía webhooks a esta dirección.", 400)
+        return _error(_("%(platform)s no envía webhooks a esta dirección.") % {"platform": gateway.source.get_platform_display()}, 400)
     length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > settings.BMS_MAX_BODY_BYTES:
-        return _error(f"El cuerpo supera el máximo de {settings.BMS_MAX_BODY_BYTES} bytes.", 413)
+        return _error(_("El cuerpo supera el máximo de %(max)s bytes.") % {"max": settings.BMS_MAX_BODY_BYTES}, 413)
     try:
         delivery = adapter.webhook_delivery(headers=request.headers, body=request.body)
     except WebhookRejected as exc:
@@ -81,7 +89,7 @@ def inbound_webhook(request, token: str):
     except DatabaseError:
         logger.exception("account=%s gateway=%s could not store webhook", gateway.account_id, gateway.pk)
         # Not acknowledged: the store will deliver again.
-        return _error("No se pudo guardar la entrega por ahora; reintente.", 503)
+        return _error(_("No se pudo guardar la entrega por ahora; reintente."), 503)
     answer = {"received": True, "duplicate": not created, "event": event.pk}
     if delivery.problem:
         answer["unreadable"] = delivery.problem

@@ -2,6 +2,8 @@
 import json
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .models import RuleSet
 
@@ -11,7 +13,7 @@ LIST_FIELDS = ("exclude_tags", "exclude_skus", "exclude_channels", "exempt_skus"
 class RuleSetForm(forms.ModelForm):
     field_mapping = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 4}),
-        help_text='JSON: {"rut": "note_attributes[?name==\'rut\'].value | [0]"}; vacío usa los valores por defecto.',
+        help_text=_('JSON: {"rut": "note_attributes[?name==\'rut\'].value | [0]"}; vacío usa los valores por defecto.'),
     )
 
     class Meta:
@@ -26,7 +28,7 @@ class RuleSetForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in LIST_FIELDS:
-            self.fields[name] = forms.CharField(required=False, help_text="Separados por coma.")
+            self.fields[name] = forms.CharField(required=False, help_text=_("Separados por coma."))
             self.initial[name] = ", ".join(getattr(self.instance, name) or [])
         self.initial["field_mapping"] = json.dumps(self.instance.field_mapping or {}, ensure_ascii=False)
 
@@ -37,5 +39,5 @@ class RuleSetForm(forms.ModelForm):
         try:
             cleaned["field_mapping"] = json.loads(cleaned.get("field_mapping") or "{}")
         except ValueError as exc:
-            self.add_error("field_mapping", f"JSON inválido: {exc}")
+            self.add_error("field_mapping", gettext("JSON inválido: %(error)s") % {"error": exc})
         return cleaned

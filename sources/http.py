@@ -1,6 +1,7 @@
 """The HTTP base of the store clients: the shared vendor base with the stores' error classes, and
 reading what a write created. Only ``sources/<platform>/client.py`` builds on this."""
 import requests
+from django.utils.translation import gettext as _
 
 from billmysales.integrations.http import VendorHttpClient, body_excerpt
 
@@ -11,7 +12,8 @@ def order_path_id(vendor: str, external_id: str) -> str:
     """The order id as it goes into a URL path: the stores number orders with integers, and anything
     else would change the path it is put into."""
     if not (external_id.isascii() and external_id.isdigit()):
-        raise SourceRejectedError(f"La orden {external_id!r} no tiene un id numérico de {vendor}.")
+        raise SourceRejectedError(
+            _("La orden %(order)s no tiene un id numérico de %(vendor)s.") % {"order": repr(external_id), "vendor": vendor})
     return external_id
 
 
@@ -34,7 +36,8 @@ class StoreHttpClient(VendorHttpClient):
         if isinstance(created, dict) and created.get("id") is not None:
             return created
         raise SourceTransientError(
-            f"{self.vendor} respondió HTTP {response.status_code} sin confirmar lo creado "
-            f"(respuesta: {body_excerpt(response) or 'vacía'}); pudo haberse escrito: revise la orden antes de reintentar.",
+            _("%(vendor)s respondió HTTP %(status)s sin confirmar lo creado (respuesta: %(excerpt)s); pudo haberse escrito: "
+              "revise la orden antes de reintentar.") % {
+                "vendor": self.vendor, "status": response.status_code, "excerpt": body_excerpt(response) or _("vacía")},
             status=response.status_code,
         )

@@ -3,6 +3,8 @@
 A platform can be stored on a connection only when an adapter is registered here (the model's
 choices, the API and the forms all read this dict), and adding a store is a new package plus one line.
 """
+from django.utils.translation import gettext
+
 from billmysales.integrations.errors import RejectedError
 
 from .base import SourceAdapter
@@ -29,7 +31,8 @@ def source_adapter_class(platform: str) -> type[SourceAdapter]:
         return SOURCE_ADAPTERS[platform]
     except KeyError:
         raise SourceNotRegistered(
-            f"El origen de datos de tipo {platform!r} no está disponible en esta versión: no se pueden leer sus órdenes."
+            gettext("El origen de datos de tipo %(platform)s no está disponible en esta versión: no se pueden leer sus órdenes.")
+            % {"platform": repr(platform)}
         ) from None
 
 

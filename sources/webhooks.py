@@ -24,6 +24,8 @@ import hmac
 import json
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext as _
+
 from .base import WebhookDelivery, WebhookIgnored, WebhookRejected
 
 MAX_DELIVERY_ID = 120
@@ -73,35 +75,39 @@ class SignedWebhookReader:
         # Django's request.headers is case-insensitive, a plain dict is not: look names up lower-cased.
         headers = {name.lower(): value for name, value in headers.items()}
         if self.is_ping(headers, body):
-            raise WebhookIgnored(f"{self.vendor}: ping de creación del webhook.")
+            raise WebhookIgnored(_("%(vendor)s: ping de creación del webhook.") % {"vendor": self.vendor})
         if not secrets:
             raise WebhookRejected(
-                f"Esta conexión de {self.vendor} no tiene secreto de webhook y las entregas sin firma nunca se "
-                f"aceptan: {self.secret_help}",
+                _("Esta conexión de %(vendor)s no tiene secreto de webhook y las entregas sin firma nunca se "
+                  "aceptan: %(help)s") % {"vendor": self.vendor, "help": self.secret_help},
                 status=401,
             )
         given = headers.get(self.signature_header.lower(), "")
         if not given:
-            raise WebhookRejected(f"Falta la firma del webhook: no viene la cabecera {self.signature_header}.", status=401)
+            raise WebhookRejected(_("Falta la firma del webhook: no viene la cabecera %(header)s.") % {"header": self.signature_header},
+                                  status=401)
         if not any(hmac.compare_digest(given.encode(), self.sign(body, secret).encode()) for secret in secrets):
             raise WebhookRejected(
-                f"Firma de webhook inválida: {self.signature_header} no corresponde al cuerpo firmado con el "
-                f"secreto de esta conexión. {self.secret_help}",
+                _("Firma de webhook inválida: %(header)s no corresponde al cuerpo firmado con el "
+                  "secreto de esta conexión. %(help)s") % {"header": self.signature_header, "help": self.secret_help},
                 status=401,
             )
         if self.host_header and store_url:
             sender = headers.get(self.host_header.lower(), "")
             if not self.host_matches(sender, store_url):
                 raise WebhookRejected(
-                    f"La entrega viene de {sender or '(sin cabecera ' + self.host_header + ')'}, pero esta conexión "
-                    f"es de {self.host_of(store_url)}: revise la URL de la tienda de la conexión.",
+                    _("La entrega viene de %(sender)s, pero esta conexión es de %(store)s: revise la URL de la tienda de la "
+                      "conexión.") % {
+                        "sender": sender or _("(sin cabecera %(header)s)") % {"header": self.host_header},
+                        "store": self.host_of(store_url)},
                     status=401,
                 )
         topic = headers.get(self.topic_header.lower(), "")
         if topic in self.ignored_topics:
             raise WebhookIgnored(f"{topic}: {self.ignored_topics[topic]}")
         if topic not in self.order_topics:
-            raise WebhookIgnored(f"El tema {topic or '(ninguno)'!r} no es de órdenes que esta pasarela procese.")
+            raise WebhookIgnored(_("El tema %(topic)s no es de órdenes que esta pasarela procese.") % {
+                "topic": repr(topic or _("(ninguno)"))})
         delivery_id = (headers.get(self.delivery_id_header.lower(), "") if self.delivery_id_header else "") or body_sha256(body)
         payload, problem = self.read_json(body)
         if problem:
@@ -116,19 +122,20 @@ class SignedWebhookReader:
         try:
             payload = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
         except RecursionError:
-            return None, "El cuerpo JSON está anidado a demasiada profundidad para leerlo."
+            return None, _("El cuerpo JSON está anidado a demasiada profundidad para leerlo.")
         except (ValueError, UnicodeDecodeError) as exc:
-            return None, f"El cuerpo no es JSON válido: {exc}"
+            return None, _("El cuerpo no es JSON válido: %(error)s") % {"error": exc}
         if not isinstance(payload, dict):
-            return None, f"El cuerpo no es un objeto JSON de orden (es {type(payload).__name__})."
+            return None, _("El cuerpo no es un objeto JSON de orden (es %(kind)s).") % {"kind": type(payload).__name__}
         order_id = payload.get("id")
         if order_id in (None, "") or isinstance(order_id, (dict, list, bool, float)):
-            return None, f"El cuerpo no es una orden de {self.vendor}: no trae un 'id' válido."
+            return None, _("El cuerpo no es una orden de %(vendor)s: no trae un 'id' válido.") % {"vendor": self.vendor}
         if len(str(order_id)) > MAX_ORDER_ID:
-            return None, f"El 'id' de la orden tiene {len(str(order_id))} caracteres (máximo {MAX_ORDER_ID})."
+            return None, _("El 'id' de la orden tiene %(length)s caracteres (máximo %(max)s).") % {
+                "length": len(str(order_id)), "max": MAX_ORDER_ID}
         # PostgreSQL's jsonb refuses the NUL character; such a body is kept as text and shown instead.
         if "\\u0000" in json.dumps(payload):
-            return None, "El cuerpo JSON contiene caracteres nulos (\\u0000), que no se pueden guardar."
+            return None, _("El cuerpo JSON contiene caracteres nulos (\\u0000), que no se pueden guardar.")
         return payload, ""
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from django.utils.translation import gettext as _
 
 from billmysales.integrations.http import body_excerpt
 
@@ -40,7 +41,7 @@ class BHExpressClient(BillerHttpClient):
 
     def __init__(self, *, base_url: str, token: str, emisor_rut: str):
         super().__init__()
-        self.api_url = self.checked_url(base_url, "URL de la API") + API_PREFIX
+        self.api_url = self.checked_url(base_url, _("URL de la API")) + API_PREFIX
         self.token = token
         self.emisor_rut = emisor_rut
 
@@ -49,9 +50,9 @@ class BHExpressClient(BillerHttpClient):
         """Built from the tenant's connection; refuses before any request when it cannot authenticate."""
         token = (connection.credentials or {}).get("api_token")
         if not token:
-            raise RejectedBillerError("La conexión de BHEXPRESS no tiene el token de la API: guárdelo en la conexión.")
+            raise RejectedBillerError(_("La conexión de BHEXPRESS no tiene el token de la API: guárdelo en la conexión."))
         if not connection.emisor_rut:
-            raise RejectedBillerError("La conexión de BHEXPRESS no tiene el RUT del emisor (el profesional que emite).")
+            raise RejectedBillerError(_("La conexión de BHEXPRESS no tiene el RUT del emisor (el profesional que emite)."))
         return cls(base_url=(connection.config or {}).get("base_url") or DEFAULT_URL, token=token, emisor_rut=connection.emisor_rut)
 
     def _headers(self) -> dict:
@@ -65,15 +66,16 @@ class BHExpressClient(BillerHttpClient):
         if status == 401:
             detail = body_excerpt(response)
             raise RejectedBillerError(
-                f"BHExpress no aceptó el token de la API (HTTP 401: {detail}). Copie otra vez el token desde su perfil en "
-                "BHExpress (Perfil de usuario → Token) y guárdelo en la conexión.",
+                _("BHExpress no aceptó el token de la API (HTTP 401: %(detail)s). Copie otra vez el token desde su perfil en "
+                  "BHExpress (Perfil de usuario → Token) y guárdelo en la conexión.") % {"detail": detail},
                 status=status, body=detail,
             )
         if status == 403:
             detail = body_excerpt(response)
             raise RejectedBillerError(
-                f"BHExpress no permite que este token opere con el emisor {self.emisor_rut} (HTTP 403: {detail}). Revise que el "
-                "RUT emisor de la conexión sea el del profesional en BHExpress y que el token sea de un usuario autorizado para él.",
+                _("BHExpress no permite que este token opere con el emisor %(rut)s (HTTP 403: %(detail)s). Revise que el "
+                  "RUT emisor de la conexión sea el del profesional en BHExpress y que el token sea de un usuario autorizado "
+                  "para él.") % {"rut": self.emisor_rut, "detail": detail},
                 status=status, body=detail,
             )
         return super().checked(response)
@@ -81,32 +83,34 @@ class BHExpressClient(BillerHttpClient):
     # --- boletas ---------------------------------------------------------------------------------
 
     def emitir(self, boleta: dict) -> dict:
-        return self._object(self._call("POST", "/bhe/emitir", json=boleta), "la boleta emitida")
+        return self._object(self._call("POST", "/bhe/emitir", json=boleta), _("la boleta emitida"))
 
     def boletas(self, filtros: dict[str, Any]) -> dict:
         """One page of the issued boletas: ``{"results": [...], "next": ...}``."""
-        page = self._object(self._call("GET", "/bhe/boletas", params=filtros), "el listado de boletas")
+        page = self._object(self._call("GET", "/bhe/boletas", params=filtros), _("el listado de boletas"))
         if not isinstance(page.get("results"), list):
-            raise TransientBillerError("BHExpress respondió el listado de boletas sin la lista de resultados (results).")
+            raise TransientBillerError(_("BHExpress respondió el listado de boletas sin la lista de resultados (results)."))
         return page
 
     def boleta(self, numero: int) -> dict:
-        return self._object(self._call("GET", f"/bhe/boletas/{int(numero)}"), f"la boleta N° {numero}")
+        return self._object(self._call("GET", f"/bhe/boletas/{int(numero)}"), _("la boleta N° %(folio)s") % {"folio": numero})
 
     def pdf(self, numero: int) -> bytes:
         content = self._call("GET", f"/bhe/pdf/{int(numero)}").content
         if not content.startswith(b"%PDF"):
-            raise TransientBillerError(f"BHExpress respondió el PDF de la boleta N° {numero} con algo que no es un PDF.")
+            raise TransientBillerError(
+                _("BHExpress respondió el PDF de la boleta N° %(folio)s con algo que no es un PDF.") % {"folio": numero})
         return content
 
     def anular(self, numero: int, causa: int) -> dict:
-        return self._object(self._call("POST", f"/bhe/anular/{int(numero)}", json={"causa": causa}), "la anulación")
+        return self._object(self._call("POST", f"/bhe/anular/{int(numero)}", json={"causa": causa}), _("la anulación"))
 
     def receptores(self) -> dict:
-        return self._object(self._call("GET", "/bhe/receptores"), "el listado de receptores")
+        return self._object(self._call("GET", "/bhe/receptores"), _("el listado de receptores"))
 
     def _object(self, response: requests.Response, what: str) -> dict:
         data = self.json_body(response, what)
         if not isinstance(data, dict):
-            raise TransientBillerError(f"BHExpress respondió {what} con un JSON que no es un objeto.", status=response.status_code)
+            raise TransientBillerError(_("BHExpress respondió %(what)s con un JSON que no es un objeto.") % {"what": what},
+                                       status=response.status_code)
         return data

@@ -95,6 +95,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Any
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billmysales.integrations.faults import fault_pause
@@ -191,18 +192,18 @@ def sii_status_of(document: dict) -> tuple[str, str]:
     tipo = _int(document.get("dte"))
     if not track_id:
         if tipo is not None and is_boleta(tipo):
-            return "not_sent", (
+            return "not_sent", gettext(
                 "LibreDTE emitió la boleta, pero no la ha enviado al SII: en LibreDTE Edición Comunidad las boletas "
                 "se envían al SII solo a través de API Gateway (desactivado por omisión). Envíela desde LibreDTE."
             )
-        return "not_sent", (
+        return "not_sent", gettext(
             "LibreDTE emitió el documento, pero no lo envió al SII (el envío falló o está desactivado): envíelo desde "
             "LibreDTE."
         )
     estado = str(document.get("revision_estado") or "").strip()
     detalle = str(document.get("revision_detalle") or "").strip()
     code = estado.split(" ")[0].upper()
-    detail = f"{estado or 'Sin respuesta del SII aún'}{f': {detalle}' if detalle else ''} (track id {track_id})"
+    detail = f"{estado or gettext('Sin respuesta del SII aún')}{f': {detalle}' if detalle else ''} (track id {track_id})"
     if code in SII_REJECTED:
         return "rejected", detail
     if code in SII_OBJECTIONS:
@@ -266,13 +267,14 @@ class LibreDTEAdapter(BillerAdapter):
         c = self.connection
         api_hash = str((c.credentials or {}).get("api_hash") or "")
         if len(api_hash) != HASH_LENGTH:
-            raise RejectedBillerError(
+            raise RejectedBillerError(gettext(
                 "La conexión con LibreDTE no tiene un hash de usuario válido (32 caracteres): cópielo desde su perfil "
                 "de usuario en LibreDTE."
-            )
+            ))
         rut = clean_rut(c.emisor_rut)
         if rut is None:
-            raise RejectedBillerError(f"El RUT emisor de la conexión ({c.emisor_rut or 'vacío'}) no es un RUT válido.")
+            raise RejectedBillerError(gettext("El RUT emisor de la conexión (%(rut)s) no es un RUT válido.") % {
+                "rut": c.emisor_rut or gettext("vacío")})
         return LibreDTEClient(
             base_url=(c.config or {}).get("base_url") or DEFAULT_URL, api_hash=api_hash, emisor_rut=rut,
             certificacion=c.is_certification,
@@ -312,7 +314,7 @@ class LibreDTEAdapter(BillerAdapter):
             issued = self._generar(request.reference, checkpoint)
             if issued is not None:
                 return issued
-        raise TransientBillerError("El documento temporal desapareció de LibreDTE dos veces antes de generarse; se reintentará.")
+        raise TransientBillerError(gettext("El documento temporal desapareció de LibreDTE dos veces antes de generarse; se reintentará."))
 
     def _emitir(self, payload: Emitir, checkpoint: Checkpoint) -> None:
         checkpoint.save(dte=payload.tipo_dte, fecha=payload.fecha, receptor=payload.receptor, total=payload.total,
@@ -335,12 +337,14 @@ class LibreDTEAdapter(BillerAdapter):
         except BillerError as exc:
             logger.warning("account=%s LibreDTE temporary document %s not cleaned up: %s",
                            self.connection.account_id, tmp.get("codigo"), exc)
-        theirs = f"{document_name(tipo).lower()} ({tipo})" + (f" por {format_clp(total)}" if total is not None else "")
+        theirs = f"{document_name(tipo).lower()} ({tipo})" + (
+            gettext(" por %(total)s") % {"total": format_clp(total)} if total is not None else "")
         raise BillerMismatch(
-            f"{self.display_name()} convierte el documento en {theirs}, pero se pidió "
-            f"{document_name(payload.tipo_dte).lower()} ({payload.tipo_dte}) por {format_clp(payload.total)}: LibreDTE "
-            "elige factura o boleta exenta cuando todas las líneas son exentas, y afecta cuando ninguna lo es. No se "
-            "generó ningún documento: revise qué ítems de la orden son exentos o la regla del tipo de documento.",
+            gettext("%(biller)s convierte el documento en %(theirs)s, pero se pidió %(name)s (%(tipo)s) por %(total)s: LibreDTE "
+                    "elige factura o boleta exenta cuando todas las líneas son exentas, y afecta cuando ninguna lo es. No se "
+                    "generó ningún documento: revise qué ítems de la orden son exentos o la regla del tipo de documento.") % {
+                "biller": self.display_name(), "theirs": theirs, "name": document_name(payload.tipo_dte).lower(),
+                "tipo": payload.tipo_dte, "total": format_clp(payload.total)},
         )
 
     def _generar(self, reference: str, checkpoint: Checkpoint) -> IssuedDocument | None:
@@ -382,8 +386,8 @@ class LibreDTEAdapter(BillerAdapter):
             fecha = None
         if tipo is None or folio is None or total is None or fecha is None:
             raise TransientBillerError(
-                f"LibreDTE respondió un documento sin tipo, folio, fecha o total legibles ({document.get('dte')!r}, "
-                f"{document.get('folio')!r}, {document.get('fecha')!r}, {document.get('total')!r})."
+                gettext("LibreDTE respondió un documento sin tipo, folio, fecha o total legibles (%(values)s).") % {
+                    "values": ", ".join(repr(document.get(key)) for key in ("dte", "folio", "fecha", "total"))}
             )
         totals = {"MntTotal": total}
         for key, column in (("MntNeto", "neto"), ("MntExe", "exento"), ("IVA", "iva"), ("TasaIVA", "tasa")):
@@ -441,15 +445,17 @@ class LibreDTEAdapter(BillerAdapter):
         if len(ours) > 1:
             folios = ", ".join(str(doc.get("folio")) for doc in ours)
             raise BillerNeedsPerson(
-                f"LibreDTE tiene {len(ours)} documentos emitidos con la referencia {reference} (folios {folios}): "
-                "revise en LibreDTE cuál corresponde a la orden y anule el otro; no se vuelve a emitir."
+                gettext("LibreDTE tiene %(n)s documentos emitidos con la referencia %(reference)s (folios %(folios)s): "
+                        "revise en LibreDTE cuál corresponde a la orden y anule el otro; no se vuelve a emitir.") % {
+                    "n": len(ours), "reference": reference, "folios": folios}
             )
         if ours:
             return self._parse(ours[0])
         if len(rows) > MAX_CANDIDATES:
             raise BillerNeedsPerson(
-                f"No se pudo confirmar en LibreDTE si el documento de {reference} se emitió: hay más de {MAX_CANDIDATES} "
-                "documentos del mismo tipo, fecha, receptor y monto. Revíselo en LibreDTE; no se vuelve a emitir."
+                gettext("No se pudo confirmar en LibreDTE si el documento de %(reference)s se emitió: hay más de %(n)s "
+                        "documentos del mismo tipo, fecha, receptor y monto. Revíselo en LibreDTE; no se vuelve a emitir.") % {
+                    "reference": reference, "n": MAX_CANDIDATES}
             )
         return None
 
@@ -471,7 +477,8 @@ class LibreDTEAdapter(BillerAdapter):
     def sii_status(self, *, tipo_dte: int, folio: int) -> tuple[str, str]:
         info = self.client.issued_info(tipo_dte, folio)
         if info is None:
-            raise RejectedBillerError(f"LibreDTE no tiene la {document_name(tipo_dte).lower()} N° {folio}.", status=404)
+            raise RejectedBillerError(gettext("LibreDTE no tiene la %(name)s N° %(folio)s.") % {
+                "name": document_name(tipo_dte).lower(), "folio": folio}, status=404)
         status, detail = sii_status_of(info)
         if status in ("not_sent", *SII_FINAL):
             return status, detail
@@ -487,22 +494,24 @@ class LibreDTEAdapter(BillerAdapter):
         except RejectedBillerError as exc:
             return ConnectionReport((CheckItem(str(label), False, exc.message),))
         except TransientBillerError as exc:
-            return ConnectionReport((CheckItem(str(label), None, f"No se pudo consultar LibreDTE: {exc.message}"),))
-        environment = "certificación" if self.connection.is_certification else "producción"
-        items = [CheckItem(str(label), True, f"El hash es válido y el usuario puede operar con la empresa RUT "
-                                             f"{self.connection.emisor_rut} en LibreDTE ({environment}).")]
+            return ConnectionReport((CheckItem(str(label), None, gettext("No se pudo consultar LibreDTE: %(error)s") % {
+                "error": exc.message}),))
+        environment = gettext("certificación") if self.connection.is_certification else gettext("producción")
+        items = [CheckItem(str(label), True, gettext("El hash es válido y el usuario puede operar con la empresa RUT "
+                                                     "%(rut)s en LibreDTE (%(environment)s).") % {
+            "rut": self.connection.emisor_rut, "environment": environment})]
         enabled = self._enabled_types(client, items)
         items.extend(self._type_item(client, tipo, enabled) for tipo in CHECKED_TYPES)
         items.append(CheckItem(
-            "Firma electrónica", None,
-            "LibreDTE no informa por su API si la empresa tiene una firma electrónica vigente; si falta, la emisión "
-            "falla con ese aviso.",
+            gettext("Firma electrónica"), None,
+            gettext("LibreDTE no informa por su API si la empresa tiene una firma electrónica vigente; si falta, la emisión "
+                    "falla con ese aviso."),
         ))
         if (self._config("base_url") or DEFAULT_URL).rstrip("/") != DEFAULT_URL:
             items.append(CheckItem(
-                "Envío de boletas al SII", None,
-                "En LibreDTE Edición Comunidad las boletas se envían al SII solo a través de API Gateway; sin eso "
-                "quedan emitidas, pero no enviadas al SII (se muestra en cada documento).",
+                gettext("Envío de boletas al SII"), None,
+                gettext("En LibreDTE Edición Comunidad las boletas se envían al SII solo a través de API Gateway; sin eso "
+                        "quedan emitidas, pero no enviadas al SII (se muestra en cada documento)."),
             ))
         return ConnectionReport(tuple(items))
 
@@ -513,9 +522,9 @@ class LibreDTEAdapter(BillerAdapter):
             config = client.company_config()
         except (RejectedBillerError, TransientBillerError) as exc:
             items.append(CheckItem(
-                "Tipos de documento habilitados", None,
-                "No se pudieron consultar (solo un administrador de la empresa en LibreDTE puede hacerlo): "
-                f"{exc.body or exc.message}",
+                gettext("Tipos de documento habilitados"), None,
+                gettext("No se pudieron consultar (solo un administrador de la empresa en LibreDTE puede hacerlo): %(detail)s")
+                % {"detail": exc.body or exc.message},
             ))
             return None
         autorizados = config.get("documentos_autorizados")
@@ -526,19 +535,20 @@ class LibreDTEAdapter(BillerAdapter):
     def _type_item(client: LibreDTEClient, tipo: int, enabled: frozenset[int] | None) -> CheckItem:
         name = f"{document_name(tipo)} ({tipo})"
         if enabled is not None and tipo not in enabled:
-            return CheckItem(name, False, "No está habilitado para la empresa en LibreDTE: habilítelo si las reglas lo usan.")
+            return CheckItem(name, False, gettext("No está habilitado para la empresa en LibreDTE: habilítelo si las reglas lo usan."))
         try:
             folios = client.folios_info(tipo)
         except RejectedBillerError as exc:
             if exc.status == 404 and "mantenedor de folios" in exc.body.lower():
-                return CheckItem(name, False, f"No hay folios cargados: cargue folios para {name.lower()} en LibreDTE si "
-                                              "las reglas lo usan.")
-            return CheckItem(name, None, f"LibreDTE no informó sus folios por la API: {exc.body or exc.message}")
+                return CheckItem(name, False, gettext("No hay folios cargados: cargue folios para %(name)s en LibreDTE si "
+                                                      "las reglas lo usan.") % {"name": name.lower()})
+            return CheckItem(name, None, gettext("LibreDTE no informó sus folios por la API: %(detail)s") % {
+                "detail": exc.body or exc.message})
         except TransientBillerError as exc:
-            return CheckItem(name, None, f"No se pudieron consultar sus folios: {exc.message}")
+            return CheckItem(name, None, gettext("No se pudieron consultar sus folios: %(error)s") % {"error": exc.message})
         disponibles, siguiente = _int(folios.get("disponibles")) or 0, _int(folios.get("siguiente"))
         if disponibles <= 0:
-            return CheckItem(name, False, f"Sin folios disponibles (siguiente: {siguiente}): cargue folios para "
-                                          f"{name.lower()} en LibreDTE.")
-        return CheckItem(name, True, f"{disponibles} folios disponibles (siguiente: {siguiente}). LibreDTE no informa "
-                                     "por su API si el CAF sigue vigente.")
+            return CheckItem(name, False, gettext("Sin folios disponibles (siguiente: %(next)s): cargue folios para "
+                                                  "%(name)s en LibreDTE.") % {"next": siguiente, "name": name.lower()})
+        return CheckItem(name, True, gettext("%(available)s folios disponibles (siguiente: %(next)s). LibreDTE no informa "
+                                             "por su API si el CAF sigue vigente.") % {"available": disponibles, "next": siguiente})

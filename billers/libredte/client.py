@@ -29,6 +29,7 @@ import re
 from typing import Any
 
 import requests
+from django.utils.translation import gettext as _
 from lxml import etree
 
 from ..base import BillerNeedsPerson, RejectedBillerError
@@ -87,7 +88,7 @@ class LibreDTEClient(BillerHttpClient):
 
     def __init__(self, *, base_url: str, api_hash: str, emisor_rut: str, certificacion: bool):
         """``emisor_rut`` with its DV ("76192083-9"); LibreDTE's paths and parameters take it without."""
-        self.api = self.checked_url(base_url or DEFAULT_URL, "URL del servidor") + "/api"
+        self.api = self.checked_url(base_url or DEFAULT_URL, _("URL del servidor")) + "/api"
         self.auth = ("X", api_hash)
         self.rut = emisor_rut
         self.emisor = int(emisor_rut.replace(".", "").split("-")[0])
@@ -100,46 +101,47 @@ class LibreDTEClient(BillerHttpClient):
         if status < 400 or status == 429:
             return super().checked(response)
         detail = libredte_message(response)
-        rut = f"RUT {self.rut}"
+        values = {"rut": f"RUT {self.rut}", "detail": detail, "status": status}
         if status == 401:
             raise self.rejected_error(
-                f"LibreDTE no aceptó el hash de usuario ({detail}). Copie el hash desde su perfil de usuario en LibreDTE "
-                "y guárdelo en la conexión.", status=status, body=detail,
+                _("LibreDTE no aceptó el hash de usuario (%(detail)s). Copie el hash desde su perfil de usuario en LibreDTE "
+                  "y guárdelo en la conexión.") % values, status=status, body=detail,
             )
         if status == 403:
             raise self.rejected_error(
-                f"LibreDTE no permite esta operación al usuario del hash con la empresa {rut}: {detail} Pida al "
-                "administrador de la empresa en LibreDTE que autorice al usuario (o habilite el tipo de documento).",
+                _("LibreDTE no permite esta operación al usuario del hash con la empresa %(rut)s: %(detail)s Pida al "
+                  "administrador de la empresa en LibreDTE que autorice al usuario (o habilite el tipo de documento).") % values,
                 status=status, body=detail,
             )
         if status == 404 and company_missing(detail):
             raise self.rejected_error(
-                f"La empresa {rut} no está registrada en LibreDTE para el usuario del hash ({detail}). Regístrela en "
-                "LibreDTE o corrija el RUT emisor de la conexión.", status=status, body=detail,
+                _("La empresa %(rut)s no está registrada en LibreDTE para el usuario del hash (%(detail)s). Regístrela en "
+                  "LibreDTE o corrija el RUT emisor de la conexión.") % values, status=status, body=detail,
             )
         if status == 506:
             raise self.rejected_error(
-                f"LibreDTE no tiene una firma electrónica (certificado digital) vigente para la empresa {rut}: súbala "
-                f"en LibreDTE y reintente. Detalle de LibreDTE: {detail}", status=status, body=detail,
+                _("LibreDTE no tiene una firma electrónica (certificado digital) vigente para la empresa %(rut)s: súbala "
+                  "en LibreDTE y reintente. Detalle de LibreDTE: %(detail)s") % values, status=status, body=detail,
             )
         if status == 508:
             raise self.rejected_error(
-                f"LibreDTE no tiene folios disponibles (o el CAF venció): cargue folios en LibreDTE y reintente. "
-                f"Detalle de LibreDTE: {detail}", status=status, body=detail,
+                _("LibreDTE no tiene folios disponibles (o el CAF venció): cargue folios en LibreDTE y reintente. "
+                  "Detalle de LibreDTE: %(detail)s") % values, status=status, body=detail,
             )
         if status == 510:
             raise BillerNeedsPerson(
-                "LibreDTE no pudo generar el XML del documento y saltó un folio, que debe anularse en el SII; la orden "
-                f"queda retenida para que una persona la revise. Detalle de LibreDTE: {detail}", status=status, body=detail,
+                _("LibreDTE no pudo generar el XML del documento y saltó un folio, que debe anularse en el SII; la orden "
+                  "queda retenida para que una persona la revise. Detalle de LibreDTE: %(detail)s") % values,
+                status=status, body=detail,
             )
         if status == 409:
             raise self.transient_error(
-                f"LibreDTE encontró un folio ya usado y pasará al siguiente; se reintentará. Detalle: {detail}",
+                _("LibreDTE encontró un folio ya usado y pasará al siguiente; se reintentará. Detalle: %(detail)s") % values,
                 status=status, body=detail,
             )
         if status >= 500:
-            raise self.transient_error(f"LibreDTE falló (HTTP {status}): {detail}", status=status, body=detail)
-        raise self.rejected_error(f"LibreDTE rechazó la solicitud (HTTP {status}): {detail}", status=status, body=detail)
+            raise self.transient_error(_("LibreDTE falló (HTTP %(status)s): %(detail)s") % values, status=status, body=detail)
+        raise self.rejected_error(_("LibreDTE rechazó la solicitud (HTTP %(status)s): %(detail)s") % values, status=status, body=detail)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -151,13 +153,14 @@ class LibreDTEClient(BillerHttpClient):
     def _object(self, response: requests.Response, what: str, keys: tuple[str, ...] = ()) -> dict:
         data = self.json_body(response, what)
         if not isinstance(data, dict) or any(data.get(key) in (None, "") for key in keys):
-            raise self.transient_error(f"LibreDTE respondió {what} sin los datos esperados ({', '.join(keys) or 'un objeto'}).")
+            raise self.transient_error(_("LibreDTE respondió %(what)s sin los datos esperados (%(keys)s).") % {
+                "what": what, "keys": ", ".join(keys) or _("un objeto")})
         return data
 
     def _list(self, response: requests.Response, what: str) -> list[dict]:
         data = self.json_body(response, what)
         if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-            raise self.transient_error(f"LibreDTE respondió {what} con algo que no es una lista de documentos.")
+            raise self.transient_error(_("LibreDTE respondió %(what)s con algo que no es una lista de documentos.") % {"what": what})
         return data
 
     def _found(self, call) -> Any:
@@ -180,7 +183,7 @@ class LibreDTEClient(BillerHttpClient):
             if exc.status == 400:
                 raise self._refusal(exc) from exc
             raise
-        return self._object(response, "el documento temporal", ("emisor", "receptor", "dte", "codigo"))
+        return self._object(response, _("el documento temporal"), ("emisor", "receptor", "dte", "codigo"))
 
     def _refusal(self, exc: RejectedBillerError) -> Exception:
         """emitir's 400, said plainly when it is about a Referencia to a document LibreDTE will not let be
@@ -188,22 +191,23 @@ class LibreDTEClient(BillerHttpClient):
         detail = exc.body.lower()
         if REFERENCE_NOT_SENT in detail:
             return self.rejected_error(
-                "LibreDTE no permite emitir este documento porque el documento que referencia (p. ej. la boleta que "
-                "anula la nota de crédito) no fue enviado al SII. En LibreDTE Edición Comunidad las boletas se envían "
-                "al SII solo a través de API Gateway: envíe el documento original al SII desde LibreDTE y reintente, o "
-                f"emita la nota de crédito a mano. Detalle de LibreDTE: {exc.body}", status=exc.status, body=exc.body,
+                _("LibreDTE no permite emitir este documento porque el documento que referencia (p. ej. la boleta que "
+                  "anula la nota de crédito) no fue enviado al SII. En LibreDTE Edición Comunidad las boletas se envían "
+                  "al SII solo a través de API Gateway: envíe el documento original al SII desde LibreDTE y reintente, o "
+                  "emita la nota de crédito a mano. Detalle de LibreDTE: %(detail)s") % {"detail": exc.body},
+                status=exc.status, body=exc.body,
             )
         if REFERENCE_NOT_FINAL in detail:
             return self.transient_error(
-                "LibreDTE espera que el SII termine de validar el documento referenciado antes de emitir este; se "
-                f"reintentará. Detalle de LibreDTE: {exc.body}", status=exc.status, body=exc.body,
+                _("LibreDTE espera que el SII termine de validar el documento referenciado antes de emitir este; se "
+                  "reintentará. Detalle de LibreDTE: %(detail)s") % {"detail": exc.body}, status=exc.status, body=exc.body,
             )
         if REFERENCE_REJECTED in detail:
             return self.rejected_error(
-                "El documento referenciado fue rechazado por el SII, así que LibreDTE no permite referenciarlo: "
-                f"revíselo en LibreDTE. Detalle de LibreDTE: {exc.body}", status=exc.status, body=exc.body,
+                _("El documento referenciado fue rechazado por el SII, así que LibreDTE no permite referenciarlo: "
+                  "revíselo en LibreDTE. Detalle de LibreDTE: %(detail)s") % {"detail": exc.body}, status=exc.status, body=exc.body,
             )
-        return self.rejected_error(f"LibreDTE rechazó el documento: {exc.body}", status=exc.status, body=exc.body)
+        return self.rejected_error(_("LibreDTE rechazó el documento: %(detail)s") % {"detail": exc.body}, status=exc.status, body=exc.body)
 
     def generar(self, tmp: dict, *, email: bool, retry: int | None, gzip: bool | None) -> dict | None:
         """``POST /api/dte/documentos/generar``: the issued document (the ``dte_emitido`` row), or None when
@@ -222,12 +226,13 @@ class LibreDTEClient(BillerHttpClient):
             if exc.status == 508:
                 name = document_name(int(tmp["dte"])).lower()
                 raise self.rejected_error(
-                    f"LibreDTE no tiene folios disponibles para {name} ({tmp['dte']}) o el CAF venció: cargue folios para "
-                    f"{name} ({tmp['dte']}) en LibreDTE y reintente. Detalle de LibreDTE: {exc.body}",
+                    _("LibreDTE no tiene folios disponibles para %(name)s (%(tipo)s) o el CAF venció: cargue folios para "
+                      "%(name)s (%(tipo)s) en LibreDTE y reintente. Detalle de LibreDTE: %(detail)s") % {
+                        "name": name, "tipo": tmp["dte"], "detail": exc.body},
                     status=exc.status, body=exc.body,
                 ) from exc
             raise
-        return self._object(response, "el documento emitido", ("dte", "folio", "fecha", "total"))
+        return self._object(response, _("el documento emitido"), ("dte", "folio", "fecha", "total"))
 
     # --- temporary documents ---------------------------------------------------------------------
 
@@ -236,10 +241,10 @@ class LibreDTEClient(BillerHttpClient):
 
     def tmp_info(self, receptor: int, dte: int, codigo: str) -> dict | None:
         return self._found(lambda: self._object(
-            self._call("GET", self._tmp_path("info", receptor, dte, codigo)), "el documento temporal", ("codigo",)))
+            self._call("GET", self._tmp_path("info", receptor, dte, codigo)), _("el documento temporal"), ("codigo",)))
 
     def tmp_search(self, filters: dict) -> list[dict]:
-        return self._list(self._call("POST", f"dte/dte_tmps/buscar/{self.emisor}", json=filters), "la búsqueda de temporales")
+        return self._list(self._call("POST", f"dte/dte_tmps/buscar/{self.emisor}", json=filters), _("la búsqueda de temporales"))
 
     def tmp_delete(self, receptor: int, dte: int, codigo: str) -> None:
         self._found(lambda: self._call("GET", self._tmp_path("eliminar", receptor, dte, codigo)))
@@ -251,45 +256,47 @@ class LibreDTEClient(BillerHttpClient):
 
     def issued_info(self, dte: int, folio: int) -> dict | None:
         return self._found(lambda: self._object(
-            self._call("GET", self._issued_path("info", dte, folio)), "el documento emitido", ("dte", "folio")))
+            self._call("GET", self._issued_path("info", dte, folio)), _("el documento emitido"), ("dte", "folio")))
 
     def issued_search(self, filters: dict) -> list[dict]:
         """``POST /api/dte/dte_emitidos/buscar/{emisor}``; LibreDTE answers 404 when nothing matches."""
         found = self._found(lambda: self._list(
-            self._call("POST", f"dte/dte_emitidos/buscar/{self.emisor}", json=filters), "la búsqueda de documentos"))
+            self._call("POST", f"dte/dte_emitidos/buscar/{self.emisor}", json=filters), _("la búsqueda de documentos")))
         return found or []
 
     def issued_pdf(self, dte: int, folio: int) -> bytes:
         response = self._call("GET", self._issued_path("pdf", dte, folio))
         if not response.content.startswith(b"%PDF"):
-            raise self.transient_error(f"LibreDTE no entregó un PDF para el DTE {dte} N° {folio} (HTTP {response.status_code}).")
+            raise self.transient_error(_("LibreDTE no entregó un PDF para el DTE %(tipo)s N° %(folio)s (HTTP %(status)s).") % {
+                "tipo": dte, "folio": folio, "status": response.status_code})
         return response.content
 
     def issued_xml(self, dte: int, folio: int) -> bytes:
         """The signed DTE: LibreDTE answers the stored envelope, base64-encoded, as a JSON string."""
         response = self._call("GET", self._issued_path("xml", dte, folio))
-        encoded = self.json_body(response, "el XML")
+        encoded = self.json_body(response, _("el XML"))
         try:
             return extract_dte(base64.b64decode(str(encoded), validate=True))
         except (binascii.Error, ValueError, etree.XMLSyntaxError) as exc:
-            raise self.transient_error(f"LibreDTE entregó un XML ilegible para el DTE {dte} N° {folio}: {exc}") from exc
+            raise self.transient_error(_("LibreDTE entregó un XML ilegible para el DTE %(tipo)s N° %(folio)s: %(error)s") % {
+                "tipo": dte, "folio": folio, "error": exc}) from exc
 
     def issued_status_update(self, dte: int, folio: int) -> dict:
         """``GET …/actualizar_estado``: LibreDTE asks the SII by track id and answers what it stored."""
         response = self._call("GET", self._issued_path("actualizar_estado", dte, folio), params={"usarWebservice": 1})
-        return self._object(response, "el estado en el SII")
+        return self._object(response, _("el estado en el SII"))
 
     # --- the connection test ---------------------------------------------------------------------
 
     def company_check(self) -> None:
         """Authenticates and confirms the company exists and the user may work with it (401/404/403 raise)."""
-        self._list(self._call("POST", f"dte/dte_tmps/buscar/{self.emisor}", json={"limit": 1}), "la búsqueda de temporales")
+        self._list(self._call("POST", f"dte/dte_tmps/buscar/{self.emisor}", json={"limit": 1}), _("la búsqueda de temporales"))
 
     def company_config(self) -> dict:
         """``GET /api/dte/contribuyentes/config/{rut}``: the environment and the enabled document types
         (only the company's administrators may read it)."""
-        return self._object(self._call("GET", f"dte/contribuyentes/config/{self.emisor}"), "la configuración de la empresa")
+        return self._object(self._call("GET", f"dte/contribuyentes/config/{self.emisor}"), _("la configuración de la empresa"))
 
     def folios_info(self, dte: int) -> dict:
         """``GET /api/dte/admin/dte_folios/info/{dte}/{emisor}``: the folio maintainer (siguiente, disponibles)."""
-        return self._object(self._call("GET", f"dte/admin/dte_folios/info/{dte}/{self.emisor}"), "los folios")
+        return self._object(self._call("GET", f"dte/admin/dte_folios/info/{dte}/{self.emisor}"), _("los folios"))

@@ -24,6 +24,7 @@ import random
 import time
 
 from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billmysales.integrations.spec import DECIMAL, INT, Field
@@ -74,12 +75,12 @@ class SandboxAdapter(BillerAdapter):
         if config.get("latency_ms"):
             time.sleep(int(config["latency_ms"]) / 1000)
         if self._fault("fail_rate"):
-            raise TransientBillerError("Sandbox: 503 Service Unavailable simulado.", status=503)
+            raise TransientBillerError(gettext("Sandbox: 503 Service Unavailable simulado."), status=503)
         if config.get("reject_all"):
             raise RejectedBillerError(f"Sandbox: {config['reject_all']}", status=400)
         issued = self._issue(payload, request)
         if self._fault("lost_answer_rate"):
-            raise TransientBillerError("Sandbox: tiempo de espera simulado después de emitir el documento.")
+            raise TransientBillerError(gettext("Sandbox: tiempo de espera simulado después de emitir el documento."))
         return issued
 
     def _reserve_folio(self, tipo: int) -> int:
@@ -116,11 +117,11 @@ class SandboxAdapter(BillerAdapter):
                 logger.warning("account=%s sandbox issued DTE %s without schema validation: %s", self.connection.account_id, tipo, exc)
                 errors = []
             if errors:
-                listing = "; ".join(f"línea {e.line}: {e.message}" for e in errors[:5])
-                raise RejectedBillerError(f"El XML no cumple el esquema del SII: {listing}", status=422)
+                listing = "; ".join(gettext("línea %(line)s: %(message)s") % {"line": e.line, "message": e.message} for e in errors[:5])
+                raise RejectedBillerError(gettext("El XML no cumple el esquema del SII: %(errors)s") % {"errors": listing}, status=422)
         except DteError as exc:
             logger.warning("account=%s sandbox folio %s of DTE %s burnt: %s", self.connection.account_id, folio, tipo, exc)
-            raise RejectedBillerError(f"Documento inválido: {exc}", status=422) from exc
+            raise RejectedBillerError(gettext("Documento inválido: %(error)s") % {"error": exc}, status=422) from exc
         except RejectedBillerError:
             logger.warning("account=%s sandbox folio %s of DTE %s burnt by a schema error", self.connection.account_id, folio, tipo)
             raise
@@ -150,21 +151,22 @@ class SandboxAdapter(BillerAdapter):
     def fetch_xml(self, *, tipo_dte: int, folio: int) -> bytes:
         found = SandboxDocument.objects.filter(connection=self.connection, tipo_dte=tipo_dte, folio=folio).first()
         if found is None:
-            raise RejectedBillerError(f"Sandbox: no existe el DTE {tipo_dte} N° {folio}.", status=404)
+            raise RejectedBillerError(gettext("Sandbox: no existe el DTE %(tipo)s N° %(folio)s.") % {"tipo": tipo_dte, "folio": folio},
+                                      status=404)
         return bytes(found.xml)
 
     def test_connection(self) -> ConnectionReport:
         c = self.connection
-        missing = [name for name, value in (("RUT", c.emisor_rut), ("razón social", c.emisor_razon_social),
-                                            ("giro", c.emisor_giro)) if not value]
+        missing = [name for name, value in (("RUT", c.emisor_rut), (gettext("razón social"), c.emisor_razon_social),
+                                            (gettext("giro"), c.emisor_giro)) if not value]
         return ConnectionReport((
-            CheckItem("Sandbox", True, "Facturador incluido: emite en certificación con certificado y folios de prueba."),
+            CheckItem("Sandbox", True, gettext("Facturador incluido: emite en certificación con certificado y folios de prueba.")),
             CheckItem(
-                "Datos del emisor", not missing,
-                "Completos." if not missing else f"Faltan: {', '.join(missing)}.",
+                gettext("Datos del emisor"), not missing,
+                gettext("Completos.") if not missing else gettext("Faltan: %(fields)s.") % {"fields": ", ".join(missing)},
             ),
             CheckItem(
-                "Actividad económica (facturas)", bool(c.emisor_acteco),
-                "Informada." if c.emisor_acteco else "Sin acteco: las facturas (33, 34) y notas no se pueden emitir.",
+                gettext("Actividad económica (facturas)"), bool(c.emisor_acteco),
+                gettext("Informada.") if c.emisor_acteco else gettext("Sin acteco: las facturas (33, 34) y notas no se pueden emitir."),
             ),
         ))

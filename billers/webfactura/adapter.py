@@ -44,6 +44,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billmysales.integrations.http import url_problem
@@ -67,7 +68,7 @@ from .client import PRODUCTION_URL, QA_URL, WebFacturaClient
 logger = logging.getLogger(__name__)
 
 # EstadoDTE of a refused document (the legacy SOAP sendDte's codes), as the merchant reads them.
-REFUSALS = {1: "error de esquema", 2: "error en los datos", 3: "folio duplicado"}
+REFUSALS = {1: _("error de esquema"), 2: _("error en los datos"), 3: _("folio duplicado")}
 TOTALS = ("MntNeto", "MntExe", "IVA", "MntTotal")
 
 
@@ -146,7 +147,8 @@ class WebFacturaAdapter(BillerAdapter):
         credentials = self.connection.credentials or {}
         missing = [name for name in ("client_id", "client_secret") if not credentials.get(name)]
         if missing:
-            raise RejectedBillerError(f"La conexión de webFactura no tiene {' ni '.join(missing)}: guárdelos en la conexión.")
+            raise RejectedBillerError(gettext("La conexión de webFactura no tiene %(fields)s: guárdelos en la conexión.") % {
+                "fields": gettext(" ni ").join(missing)})
         return WebFacturaClient(
             base_url=self.base_url(), client_id=credentials["client_id"], client_secret=credentials["client_secret"],
             connection_id=self.connection.pk, token_method=self._setting("token_method"),
@@ -177,14 +179,16 @@ class WebFacturaAdapter(BillerAdapter):
         result = self._result(answer)
         estado, glosa = _int(result.get("EstadoDTE")), str(result.get("Glosa") or "").strip()
         if estado in REFUSALS:
-            raise RejectedBillerError(f"webFactura rechazó el documento ({REFUSALS[estado]}): {glosa or 'sin detalle'}", body=glosa)
+            raise RejectedBillerError(gettext("webFactura rechazó el documento (%(refusal)s): %(detail)s") % {
+                "refusal": REFUSALS[estado], "detail": glosa or gettext("sin detalle")}, body=glosa)
         if estado != 0:
             raise TransientBillerError(
-                f"webFactura respondió un estado desconocido ({result.get('EstadoDTE')!r}: {glosa}); no se sabe si el documento se emitió."
+                gettext("webFactura respondió un estado desconocido (%(state)s: %(detail)s); no se sabe si el documento se emitió.") % {
+                    "state": repr(result.get("EstadoDTE")), "detail": glosa}
             )
         folio = _int(result.get("Folio"))
         if not folio or folio <= 0:
-            raise TransientBillerError("webFactura aceptó el documento pero no respondió su folio; no se sabe cuál se emitió.")
+            raise TransientBillerError(gettext("webFactura aceptó el documento pero no respondió su folio; no se sabe cuál se emitió."))
         sent = payload["DteSend"]["Dte"][0]["Encabezado"]
         tipo = _int(result.get("TipoDTE")) or _int(sent["IdDoc"]["TipoDTE"])
         totals = {name: _int(sent["Totales"][name]) for name in TOTALS if name in sent["Totales"]}
@@ -204,7 +208,7 @@ class WebFacturaAdapter(BillerAdapter):
             return documentos[0]
         if "EstadoDTE" in answer:
             return answer
-        raise TransientBillerError("webFactura respondió sin el resultado del documento (Documentos); no se sabe si se emitió.")
+        raise TransientBillerError(gettext("webFactura respondió sin el resultado del documento (Documentos); no se sabe si se emitió."))
 
     def _files(self, client: WebFacturaClient, result: dict) -> tuple[bytes, bytes]:
         """The XML and PDF the answer links to, as far as they can be had now."""
@@ -230,18 +234,21 @@ class WebFacturaAdapter(BillerAdapter):
     # --- connection ------------------------------------------------------------------------------
 
     def test_connection(self) -> ConnectionReport:
-        environment = "certificación (QA)" if self.connection.is_certification else "producción"
-        items = [CheckItem("webFactura (beta)", None, "webFactura no publica la documentación de su API: la integración se "
-                           "confirma con la venta de prueba.")]
+        environment = gettext("certificación (QA)") if self.connection.is_certification else gettext("producción")
+        items = [CheckItem("webFactura (beta)", None, gettext("webFactura no publica la documentación de su API: la integración se "
+                                                              "confirma con la venta de prueba."))]
+        credentials = gettext("Credenciales OAuth")
         try:
             client = self.client()
             client.access_token()
-            items.append(CheckItem("Credenciales OAuth", True, f"webFactura entregó un token en {urlsplit(client.base_url).hostname} "
-                                   f"({environment}); vence en {client.token_lifetime() // 60} minutos."))
+            items.append(CheckItem(credentials, True, gettext(
+                "webFactura entregó un token en %(host)s (%(environment)s); vence en %(minutes)s minutos.") % {
+                "host": urlsplit(client.base_url).hostname, "environment": environment, "minutes": client.token_lifetime() // 60}))
         except RejectedBillerError as exc:
-            items.append(CheckItem("Credenciales OAuth", False, exc.message))
+            items.append(CheckItem(credentials, False, exc.message))
         except TransientBillerError as exc:
-            items.append(CheckItem("Credenciales OAuth", None, f"No se pudo comprobar ahora: {exc.message}"))
-        items.append(CheckItem("Emisor", None, f"webFactura no ofrece un servicio para consultar el emisor: el RUT "
-                               f"{self.connection.emisor_rut} se comprueba al emitir la venta de prueba."))
+            items.append(CheckItem(credentials, None, gettext("No se pudo comprobar ahora: %(error)s") % {"error": exc.message}))
+        items.append(CheckItem(gettext("Emisor"), None, gettext("webFactura no ofrece un servicio para consultar el emisor: el RUT "
+                                                                "%(rut)s se comprueba al emitir la venta de prueba.") % {
+            "rut": self.connection.emisor_rut}))
         return ConnectionReport(tuple(items))

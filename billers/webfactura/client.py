@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from django.utils.translation import gettext as _
 
 from billmysales.integrations.http import body_excerpt
 
@@ -88,7 +89,7 @@ class WebFacturaClient(BillerHttpClient):
 
     def __init__(self, *, base_url: str, client_id: str, client_secret: str, connection_id: Any = None, token_method: str = "get"):
         super().__init__()
-        self.base_url = self.checked_url(base_url, "URL de la API")
+        self.base_url = self.checked_url(base_url, _("URL de la API"))
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_method = token_method
@@ -123,10 +124,10 @@ class WebFacturaClient(BillerHttpClient):
                 response = self.request("GET", url, params=fields)
         except WebFacturaRefusal as exc:
             raise self._token_refusal(exc) from exc
-        data = self.json_body(response, "la respuesta del token")
+        data = self.json_body(response, _("la respuesta del token"))
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
-            raise TransientBillerError("webFactura respondió al pedido de token sin access_token.", status=response.status_code)
+            raise TransientBillerError(_("webFactura respondió al pedido de token sin access_token."), status=response.status_code)
         try:
             ttl = int(data.get("expires_in") or DEFAULT_TOKEN_TTL)
         except (TypeError, ValueError):
@@ -137,13 +138,15 @@ class WebFacturaClient(BillerHttpClient):
     def _token_refusal(exc: WebFacturaRefusal) -> RejectedBillerError:
         error, description = exc.error, exc.body
         if error in ("invalid_client", "unauthorized_client") or exc.status == 401:
-            message = ("webFactura no aceptó el client_id y client_secret de la conexión "
-                       f"({error or f'HTTP {exc.status}'}: {description}). Revíselos con webFactura y guárdelos de nuevo.")
+            message = _("webFactura no aceptó el client_id y client_secret de la conexión (%(error)s: %(detail)s). "
+                        "Revíselos con webFactura y guárdelos de nuevo.") % {
+                "error": error or f"HTTP {exc.status}", "detail": description}
         elif error in ("unsupported_grant_type", "invalid_grant", "invalid_scope"):
-            message = (f"webFactura no entrega tokens de tipo client_credentials a este cliente ({error}: {description}): "
-                       "pida a webFactura un cliente OAuth para su API.")
+            message = _("webFactura no entrega tokens de tipo client_credentials a este cliente (%(error)s: %(detail)s): "
+                        "pida a webFactura un cliente OAuth para su API.") % {"error": error, "detail": description}
         else:
-            message = f"webFactura rechazó el pedido de token (HTTP {exc.status}{f', {error}' if error else ''}): {description}"
+            message = _("webFactura rechazó el pedido de token (HTTP %(status)s%(code)s): %(detail)s") % {
+                "status": exc.status, "code": f", {error}" if error else "", "detail": description}
         return RejectedBillerError(message, status=exc.status, body=exc.body)
 
     def checked(self, response: requests.Response) -> requests.Response:
@@ -170,14 +173,14 @@ class WebFacturaClient(BillerHttpClient):
             except WebFacturaRefusal as again:
                 if again.status == 401:
                     raise RejectedBillerError(
-                        f"webFactura rechazó un token recién emitido (HTTP 401: {again.body}): revise que el "
-                        "cliente OAuth de la conexión tenga acceso a la emisión de documentos.",
+                        _("webFactura rechazó un token recién emitido (HTTP 401: %(detail)s): revise que el "
+                          "cliente OAuth de la conexión tenga acceso a la emisión de documentos.") % {"detail": again.body},
                         status=401, body=again.body,
                     ) from again
                 raise self._document_refusal(again) from again
-        data = self.json_body(response, "la respuesta del envío")
+        data = self.json_body(response, _("la respuesta del envío"))
         if not isinstance(data, dict):
-            raise TransientBillerError("webFactura respondió el envío con un JSON que no es un objeto.", status=response.status_code)
+            raise TransientBillerError(_("webFactura respondió el envío con un JSON que no es un objeto."), status=response.status_code)
         return data
 
     def _post_dte(self, envelope: dict, token: str) -> requests.Response:
@@ -186,9 +189,9 @@ class WebFacturaClient(BillerHttpClient):
     @staticmethod
     def _document_refusal(exc: WebFacturaRefusal) -> RejectedBillerError:
         code = f", {exc.error}" if exc.error else ""
-        return RejectedBillerError(f"webFactura rechazó el documento (HTTP {exc.status}{code}): {exc.body or exc.message}",
-                                   status=exc.status, body=exc.body)
+        return RejectedBillerError(_("webFactura rechazó el documento (HTTP %(status)s%(code)s): %(detail)s") % {
+            "status": exc.status, "code": code, "detail": exc.body or exc.message}, status=exc.status, body=exc.body)
 
     def download(self, url: str) -> bytes:
         """A file webFactura links to in its answer (``UrlPdf``/``UrlXml``); sent without our token."""
-        return self.request("GET", self.checked_url(url, "dirección del archivo")).content
+        return self.request("GET", self.checked_url(url, _("dirección del archivo"))).content

@@ -1,4 +1,5 @@
 """The API's JSON parser: a body nested too deep to read is a 400, not a crash."""
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -8,4 +9,4 @@ class JSONBodyParser(JSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError("El cuerpo JSON está anidado a demasiada profundidad.") from None
+            raise ParseError(_("El cuerpo JSON está anidado a demasiada profundidad.")) from None

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext as _
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -49,11 +50,11 @@ def url_problem(url: str) -> str | None:
     """Why credentials may not be sent to ``url`` (in Spanish), or None when they may."""
     parts = urlsplit(url or "")
     if not parts.hostname or parts.scheme not in ("https", "http"):
-        return f"{url!r} no es una dirección web completa (https://…)."
+        return _("%(url)s no es una dirección web completa (https://…).") % {"url": repr(url)}
     if parts.username or parts.password:
-        return "la dirección no puede llevar usuario ni contraseña; use los campos de credenciales."
+        return _("la dirección no puede llevar usuario ni contraseña; use los campos de credenciales.")
     if parts.scheme == "http" and parts.hostname.lower() not in insecure_hosts():
-        return f"debe ser https://…, no {url!r}: las credenciales solo viajan cifradas."
+        return _("debe ser https://…, no %(url)s: las credenciales solo viajan cifradas.") % {"url": repr(url)}
     return None
 
 
@@ -115,10 +116,12 @@ class VendorHttpClient:
     timeout: tuple[float, float] = TIMEOUT
 
     def checked_url(self, url: str, what: str = "URL") -> str:
-        """``url`` without a trailing slash, or the rejection that stops credentials going there."""
+        """``url`` without a trailing slash, or the rejection that stops credentials going there (``what``
+        names it, translated: "URL de la API")."""
         problem = url_problem(url)
         if problem:
-            raise self.rejected_error(f"La {what} de {self.vendor} no sirve: {problem}")
+            raise self.rejected_error(_("La %(what)s de %(vendor)s no sirve: %(problem)s") % {
+                "what": what, "vendor": self.vendor, "problem": problem})
         return url.rstrip("/")
 
     def request(self, method: str, url: str, *, timeout: tuple[float, float] | None = None, **kwargs) -> requests.Response:
@@ -127,11 +130,14 @@ class VendorHttpClient:
         try:
             response = session.request(method, url, timeout=timeout or self.timeout, allow_redirects=False, **kwargs)
         except requests.Timeout as exc:
-            raise self.transient_error(f"{self.vendor} ({host}) no respondió a tiempo ({type(exc).__name__}).") from exc
+            raise self.transient_error(_("%(vendor)s (%(host)s) no respondió a tiempo (%(error)s).") % {
+                "vendor": self.vendor, "host": host, "error": type(exc).__name__}) from exc
         except requests.ConnectionError as exc:
-            raise self.transient_error(f"No se pudo conectar con {self.vendor} ({host}): {type(exc).__name__}.") from exc
+            raise self.transient_error(_("No se pudo conectar con %(vendor)s (%(host)s): %(error)s.") % {
+                "vendor": self.vendor, "host": host, "error": type(exc).__name__}) from exc
         except requests.RequestException as exc:
-            raise self.rejected_error(f"No se pudo enviar la solicitud a {self.vendor} ({host}): {type(exc).__name__}.") from exc
+            raise self.rejected_error(_("No se pudo enviar la solicitud a %(vendor)s (%(host)s): %(error)s.") % {
+                "vendor": self.vendor, "host": host, "error": type(exc).__name__}) from exc
         return self.checked(response)
 
     def checked(self, response: requests.Response) -> requests.Response:
@@ -143,27 +149,32 @@ class VendorHttpClient:
             retry_after = response.headers.get("Retry-After", "")
             wait = f"; Retry-After: {retry_after}" if retry_after else ""
             raise self.transient_error(
-                f"{self.vendor} limitó las solicitudes (HTTP 429){wait}.", status=status, retry_after=retry_after
+                _("%(vendor)s limitó las solicitudes (HTTP 429)%(wait)s.") % {"vendor": self.vendor, "wait": wait},
+                status=status, retry_after=retry_after,
             )
+        values = {"vendor": self.vendor, "status": status, "excerpt": excerpt}
         if status >= 500:
-            raise self.transient_error(f"{self.vendor} falló (HTTP {status}): {excerpt}", status=status, body=excerpt)
+            raise self.transient_error(_("%(vendor)s falló (HTTP %(status)s): %(excerpt)s") % values, status=status, body=excerpt)
         if status >= 400:
-            raise self.rejected_error(f"{self.vendor} rechazó la solicitud (HTTP {status}): {excerpt}", status=status, body=excerpt)
+            raise self.rejected_error(_("%(vendor)s rechazó la solicitud (HTTP %(status)s): %(excerpt)s") % values,
+                                      status=status, body=excerpt)
         location = response.headers.get("Location", "")
         raise self.rejected_error(
-            f"{self.vendor} redirigió la solicitud (HTTP {status}) a {location or 'otra dirección'}: revise la URL configurada.",
+            _("%(vendor)s redirigió la solicitud (HTTP %(status)s) a %(location)s: revise la URL configurada.") % {
+                "vendor": self.vendor, "status": status, "location": location or _("otra dirección")},
             status=status, body=excerpt,
         )
 
-    def json_body(self, response: requests.Response, what: str = "la respuesta") -> Any:
+    def json_body(self, response: requests.Response, what: str | None = None) -> Any:
         """The JSON of a 2xx answer. An unreadable one (an HTML page, a PHP warning before the JSON)
         leaves the outcome unknown, so it is transient: the caller looks up what happened before
-        doing anything again."""
+        doing anything again. ``what`` names the answer, translated ("la respuesta" by default)."""
         try:
             return response.json()
         except ValueError:
             raise self.transient_error(
-                f"{self.vendor} respondió HTTP {response.status_code} pero {what} no es JSON legible "
-                f"({body_excerpt(response) or 'vacía'}).",
+                _("%(vendor)s respondió HTTP %(status)s pero %(what)s no es JSON legible (%(excerpt)s).") % {
+                    "vendor": self.vendor, "status": response.status_code, "what": what or _("la respuesta"),
+                    "excerpt": body_excerpt(response) or _("vacía")},
                 status=response.status_code,
             ) from None

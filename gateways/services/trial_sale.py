@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.services import Actor, audit_log_record
 from billers.dte.display import document_name, format_clp
@@ -59,10 +60,10 @@ class TrialSaleReport:
 def gateway_test_sale(*, gateway: Gateway, actor: Actor) -> TrialSaleReport:
     report = TrialSaleReport()
     if not report.add(
-        "Facturador en certificación",
+        _("Facturador en certificación"),
         gateway.biller.is_certification,
         f"{gateway.biller.name}: {gateway.biller.get_environment_display()}"
-        + ("" if gateway.biller.is_certification else " — las ventas de prueba solo se emiten en certificación."),
+        + ("" if gateway.biller.is_certification else _(" — las ventas de prueba solo se emiten en certificación.")),
     ):
         return report
     try:
@@ -71,15 +72,16 @@ def gateway_test_sale(*, gateway: Gateway, actor: Actor) -> TrialSaleReport:
         raw = source.sample_order(number=9_000_000_000 + secrets.randbelow(999_999_999), test=True)
         order = order_ingest(gateway=gateway, raw=raw, backfill=True, is_test=True)
     except (SourceError, ValidationError, DatabaseError) as exc:
-        report.add("Orden de prueba recibida", False, str(exc))
+        report.add(_("Orden de prueba recibida"), False, str(exc))
         return report
     report.order_id = order.pk
     report.add(
-        "Orden de prueba recibida", True,
-        f"Orden {order.number} de {gateway.source.get_platform_display()} por {format_clp(int(order.paid_total))}",
+        _("Orden de prueba recibida"), True,
+        _("Orden %(number)s de %(platform)s por %(total)s")
+        % {"number": order.number, "platform": gateway.source.get_platform_display(), "total": format_clp(int(order.paid_total))},
     )
     reasons = order.status_reason or "; ".join(r["message"] for r in order.decision.get("reasons", []))
-    if not report.add("Reglas", order.status == OrderStatus.READY, f"{order.get_status_display()}: {reasons}"):
+    if not report.add(_("Reglas"), order.status == OrderStatus.READY, f"{order.get_status_display()}: {reasons}"):
         return report
     emission = order.emissions.get(kind=DocumentKind.INVOICE)
     document = emission_run(emission_id=emission.pk)
@@ -93,17 +95,19 @@ def gateway_test_sale(*, gateway: Gateway, actor: Actor) -> TrialSaleReport:
     if document is None:
         document = getattr(emission, "document", None) if emission.status == "issued" else None
     if not report.add(
-        "Emisión",
+        _("Emisión"),
         document is not None,
-        f"{document_name(document.tipo_dte)} N° {document.folio} por {format_clp(document.mnt_total)}"
+        _("%(name)s N° %(folio)s por %(total)s")
+        % {"name": document_name(document.tipo_dte), "folio": document.folio, "total": format_clp(document.mnt_total)}
         if document else emission.status_reason or emission.get_status_display(),
     ):
         return report
     report.document_id = document.pk
     report.add(
-        "Cuadre",
+        _("Cuadre"),
         document.mnt_total == int(order.paid_total),
-        f"Documento {format_clp(document.mnt_total)}, pagado {format_clp(int(order.paid_total))}",
+        _("Documento %(document)s, pagado %(paid)s")
+        % {"document": format_clp(document.mnt_total), "paid": format_clp(int(order.paid_total))},
     )
     if report.ok:
         Gateway.objects.filter(pk=gateway.pk).update(test_passed_at=timezone.now())

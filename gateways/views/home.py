@@ -65,7 +65,7 @@ class DashboardView(AccountScopedViewMixin, TemplateView):
             ],
             documents_chart=charts.stacked_by_day(
                 daily.days, daily.counts, css=lambda code: f"bms-bar-t{code}",
-                label=lambda code: DOCUMENT_TYPES[code].short_name if code in DOCUMENT_TYPES else str(code),
+                label=lambda code: _(DOCUMENT_TYPES[code].short_name) if code in DOCUMENT_TYPES else str(code),
             ),
             amount_chart=charts.stacked_by_day(
                 daily.days, {"invoiced": daily.invoiced}, css=lambda _key: "bms-bar-amount", label=lambda _key: _("facturado"), money=True,

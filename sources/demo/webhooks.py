@@ -3,6 +3,8 @@
 A Demo connection always has a secret (generated when it is created), so its deliveries are signed
 like any real store's and an unsigned one is refused.
 """
+from django.utils.translation import gettext_lazy as _
+
 from ..webhooks import SignedWebhookReader
 
 SIGNATURE_HEADER = "X-Demo-Hmac-Sha256"
@@ -11,9 +13,9 @@ TOPIC_HEADER = "X-Demo-Topic"
 
 
 class DemoWebhookReader(SignedWebhookReader):
-    vendor = "la Tienda Demo"
+    vendor = _("la Tienda Demo")
     signature_header = SIGNATURE_HEADER
     topic_header = TOPIC_HEADER
     delivery_id_header = DELIVERY_HEADER
     order_topics = frozenset({"orders/create", "orders/paid", "orders/updated", "orders/cancelled"})
-    secret_help = "la conexión Demo crea su secreto al guardarse; edite la conexión para generar uno nuevo."
+    secret_help = _("la conexión Demo crea su secreto al guardarse; edite la conexión para generar uno nuevo.")

@@ -54,6 +54,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billmysales.integrations.errors import IntegrationError
@@ -156,7 +157,7 @@ class MultivendeSource(SourceAdapter, OrderPoller, WebhookReceiver, DocumentWrit
         if cursor:
             start, end, page = parse_time(cursor.get("from")), parse_time(cursor.get("to")), int(cursor.get("page") or 1)
             if start is None or end is None:
-                raise SourceRejectedError(f"Cursor de Multivende ilegible: {cursor!r}.")
+                raise SourceRejectedError(gettext("Cursor de Multivende ilegible: %(cursor)s.") % {"cursor": repr(cursor)})
         else:
             # Whole seconds, as Multivende's filter reads them: the end rounded up so a change in the
             # last second is not left for the next poll.
@@ -169,7 +170,7 @@ class MultivendeSource(SourceAdapter, OrderPoller, WebhookReceiver, DocumentWrit
         answer = client.checkouts_light(page=page, start=start, end=window_end)
         entries = answer.get("entries")
         if not isinstance(entries, list):
-            raise SourceTransientError("Multivende respondió la lista de ventas sin 'entries'.")
+            raise SourceTransientError(gettext("Multivende respondió la lista de ventas sin 'entries'."))
         orders = [order for entry in entries if (order := self._polled(client, entry)) is not None]
         if entries and _has_next_page(answer.get("pagination"), page):
             following = {"from": start.isoformat(), "to": end.isoformat(), "page": page + 1}
@@ -209,16 +210,17 @@ class MultivendeSource(SourceAdapter, OrderPoller, WebhookReceiver, DocumentWrit
             checkout = client.checkout(checkout_id, renew_on_denied=False)
         except SourceRejectedError as exc:
             if exc.status == 404:
-                raise WebhookRejected(f"Multivende no tiene la venta {checkout_id}: aviso rechazado.", 404) from exc
+                raise WebhookRejected(gettext("Multivende no tiene la venta %(sale)s: aviso rechazado.") % {"sale": checkout_id},
+                                      404) from exc
             if exc.status == 403:
-                raise WebhookRejected(
-                    f"La venta {checkout_id} no es de la cuenta de Multivende de esta conexión: aviso rechazado.", 403
-                ) from exc
-            raise WebhookRejected(f"No se pudo leer la venta {checkout_id} en Multivende: {exc.message}", 503) from exc
+                raise WebhookRejected(_not_this_account(checkout_id), 403) from exc
+            raise WebhookRejected(gettext("No se pudo leer la venta %(sale)s en Multivende: %(error)s") % {
+                "sale": checkout_id, "error": exc.message}, 503) from exc
         except SourceTransientError as exc:
-            raise WebhookRejected(f"No se pudo leer la venta {checkout_id} en Multivende; reintente: {exc.message}", 503) from exc
+            raise WebhookRejected(gettext("No se pudo leer la venta %(sale)s en Multivende; reintente: %(error)s") % {
+                "sale": checkout_id, "error": exc.message}, 503) from exc
         if checkout.get("_id") != checkout_id or checkout.get("MerchantId") not in (None, client.merchant_id):
-            raise WebhookRejected(f"La venta {checkout_id} no es de la cuenta de Multivende de esta conexión: aviso rechazado.", 403)
+            raise WebhookRejected(_not_this_account(checkout_id), 403)
         key = self.change_key(checkout) or _body_key(checkout)
         return WebhookDelivery(delivery_id=key[:120], topic="checkout", payload=checkout)
 
@@ -230,37 +232,42 @@ class MultivendeSource(SourceAdapter, OrderPoller, WebhookReceiver, DocumentWrit
                    if not config.get(name)]
         if missing:
             raise SourceRejectedError(
-                f"Para subir documentos a Multivende configure en la conexión: {', '.join(missing)} (los entrega Multivende)."
+                gettext("Para subir documentos a Multivende configure en la conexión: %(fields)s (los entrega Multivende).") % {
+                    "fields": ", ".join(missing)}
             )
         field = "type_credit_note" if document.credit_note else TYPE_FIELDS.get(document.tipo_dte)
         if field is None:
-            raise SourceRejectedError(f"No hay tipo de documento de Multivende para el DTE {document.tipo_dte}.")
+            raise SourceRejectedError(gettext("No hay tipo de documento de Multivende para el DTE %(tipo)s.") % {"tipo": document.tipo_dte})
         if len(document.pdf) > MAX_PDF_BYTES:
             raise SourceRejectedError(
-                f"El PDF del documento pesa {len(document.pdf) / 1024:.0f} KB y Multivende acepta hasta 1 MB: no se subió."
+                gettext("El PDF del documento pesa %(kb)s KB y Multivende acepta hasta 1 MB: no se subió.") % {
+                    "kb": f"{len(document.pdf) / 1024:.0f}"}
             )
-        checkout_id = path_id(document.order_external_id, "venta")
+        checkout_id = path_id(document.order_external_id, gettext("venta"))
         client = self.client()
         client_id = _client_id(document.order_raw) or _client_id(client.checkout(checkout_id))
         if not client_id:
-            raise SourceRejectedError(f"La venta {checkout_id} de Multivende no trae el cliente (Client._id) que pide el documento.")
+            raise SourceRejectedError(
+                gettext("La venta %(sale)s de Multivende no trae el cliente (Client._id) que pide el documento.") % {"sale": checkout_id})
         created = client.document_create(checkout_id, {
             "ClientId": client_id, "id": str(document.folio),
             "emissionDate": document.fecha or timezone.localdate().isoformat(),
             "type": config.get(field) or DOCUMENTED_TYPE, "provider": config["provider"],
             "ElectronicBillingDocumentEmitterId": config["emitter_id"],
         })
-        written = f"{document.note}: documento {created['_id']} creado en la venta {checkout_id} de Multivende"
+        written = gettext("%(note)s: documento %(document)s creado en la venta %(sale)s de Multivende") % {
+            "note": document.note, "document": created["_id"], "sale": checkout_id}
         if not document.pdf:
-            return f"{written}, sin PDF (no había archivo que subir)."
+            return gettext("%(written)s, sin PDF (no había archivo que subir).") % {"written": written}
         try:
             client.document_upload(created["_id"], filename=f"{document.folio}.pdf", pdf=document.pdf)
         except IntegrationError as exc:
             raise type(exc)(
-                f"Multivende creó el documento {created['_id']} pero no aceptó el PDF: {exc.message}",
+                gettext("Multivende creó el documento %(document)s pero no aceptó el PDF: %(error)s") % {
+                    "document": created["_id"], "error": exc.message},
                 status=exc.status, body=exc.body, retry_after=exc.retry_after,
             ) from exc
-        return f"{written}, con su PDF ({len(document.pdf) / 1024:.0f} KB)."
+        return gettext("%(written)s, con su PDF (%(kb)s KB).") % {"written": written, "kb": f"{len(document.pdf) / 1024:.0f}"}
 
     # --- "Probar conexión" -----------------------------------------------------------------------
 
@@ -279,8 +286,9 @@ class MultivendeSource(SourceAdapter, OrderPoller, WebhookReceiver, DocumentWrit
             items.append(CheckItem(str(_("Cuenta de Multivende")), True, f"{name} ({token_merchant})."))
         else:
             items.append(CheckItem(str(_("Cuenta de Multivende")), False,
-                                   f"El token es de la cuenta {token_merchant}, pero la conexión es de {client.merchant_id}: "
-                                   "vuelva a conectar con Multivende."))
+                                   gettext("El token es de la cuenta %(token)s, pero la conexión es de %(connection)s: "
+                                           "vuelva a conectar con Multivende.") % {
+                                       "token": token_merchant, "connection": client.merchant_id}))
         items.append(_scopes_item(info.get("scopes") or (self.connection.config or {}).get("authorization", {}).get("scopes")))
         now = timezone.now()
         try:
@@ -289,14 +297,16 @@ class MultivendeSource(SourceAdapter, OrderPoller, WebhookReceiver, DocumentWrit
             items.append(CheckItem(str(_("Lectura de ventas")), False, exc.message))
         else:
             total = (page.get("pagination") or {}).get("total_items", len(page.get("entries") or []))
-            items.append(CheckItem(str(_("Lectura de ventas")), True, f"{total} ventas actualizadas en las últimas 2 horas."))
+            items.append(CheckItem(str(_("Lectura de ventas")), True,
+                                   gettext("%(total)s ventas actualizadas en las últimas 2 horas.") % {"total": total}))
         config = self.connection.config or {}
         if config.get("provider") and config.get("emitter_id"):
             items.append(CheckItem(str(_("Documentos a Multivende")), True,
-                                   f"Se suben con provider {config['provider']} y emisor {config['emitter_id']}."))
+                                   gettext("Se suben con provider %(provider)s y emisor %(emitter)s.") % {
+                                       "provider": config["provider"], "emitter": config["emitter_id"]}))
         else:
             items.append(CheckItem(str(_("Documentos a Multivende")), None,
-                                   "Falta configurar provider y ElectronicBillingDocumentEmitterId: los documentos no se suben."))
+                                   gettext("Falta configurar provider y ElectronicBillingDocumentEmitterId: los documentos no se suben.")))
         return ConnectionReport(tuple(items))
 
 
@@ -308,6 +318,10 @@ def _has_next_page(pagination, page: int) -> bool:
         return True
     current = pagination.get("current_page", page)
     return isinstance(total, int) and isinstance(current, int) and current < total
+
+
+def _not_this_account(checkout_id: str) -> str:
+    return gettext("La venta %(sale)s no es de la cuenta de Multivende de esta conexión: aviso rechazado.") % {"sale": checkout_id}
 
 
 def _client_id(checkout: dict) -> str:
@@ -325,20 +339,22 @@ def _body_key(checkout: dict) -> str:
 def _expiry_text(credentials: dict) -> str:
     access = parse_time(credentials.get("access_token_expires_at"))
     refresh = parse_time(credentials.get("refresh_token_expires_at"))
-    parts = ["Multivende aceptó el token"]
+    parts = [gettext("Multivende aceptó el token")]
     if access is not None:
-        parts.append(f"vence {access.astimezone(UTC):%Y-%m-%d %H:%M} UTC y se renueva solo")
+        parts.append(gettext("vence %(when)s UTC y se renueva solo") % {"when": f"{access.astimezone(UTC):%Y-%m-%d %H:%M}"})
     if refresh is not None:
-        parts.append(f"la autorización caduca si no se usa hasta {refresh.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+        parts.append(gettext("la autorización caduca si no se usa hasta %(when)s UTC") % {
+            "when": f"{refresh.astimezone(UTC):%Y-%m-%d %H:%M}"})
     return "; ".join(parts) + "."
 
 
 def _scopes_item(granted) -> CheckItem:
     label = str(_("Permisos"))
     if not granted:
-        return CheckItem(label, None, "Multivende no informó los permisos otorgados.")
+        return CheckItem(label, None, gettext("Multivende no informó los permisos otorgados."))
     have = set((" ".join(granted) if isinstance(granted, list) else str(granted)).replace(",", " ").split())
     missing = [scope for scope in settings.BMS_MULTIVENDE_SCOPES if scope not in have]
     if missing:
-        return CheckItem(label, False, f"Faltan permisos: {', '.join(missing)}. Vuelva a conectar y déjelos activados.")
+        return CheckItem(label, False, gettext("Faltan permisos: %(scopes)s. Vuelva a conectar y déjelos activados.") % {
+            "scopes": ", ".join(missing)})
     return CheckItem(label, True, ", ".join(sorted(have)) + ".")

@@ -45,6 +45,7 @@ from authlib.oauth2.client import OAuth2Client
 from authlib.oauth2.rfc6749.errors import MismatchingStateException, MissingCodeException
 from authlib.oauth2.rfc6749.parameters import parse_authorization_code_response
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from ..errors import SourceRejectedError, SourceTransientError
 from ..http import StoreHttpClient, body_excerpt
@@ -74,7 +75,7 @@ def parse_time(value) -> datetime | None:
 
 def path_id(value: str, what: str) -> str:
     if not isinstance(value, str) or not PATH_ID.fullmatch(value):
-        raise SourceRejectedError(f"{value!r} no es un id de {what} de Multivende.")
+        raise SourceRejectedError(_("%(value)s no es un id de %(what)s de Multivende.") % {"value": repr(value), "what": what})
     return value
 
 
@@ -141,14 +142,15 @@ class _OAuth2(OAuth2Client):
 
     def parse_response_token(self, resp: requests.Response):
         """Multivende's answer in OAuth2 terms (``access_token``, ``expires_at``…), or why it is unusable."""
-        body = self.http.json_body(resp, "la respuesta del token")
+        body = self.http.json_body(resp, _("la respuesta del token"))
         body = body if isinstance(body, dict) else {}
         expires_at = parse_time(body.get("expiresAt"))
         fields = (body.get("token"), body.get("refreshToken"), body.get("MerchantId"))
         if expires_at is None or not all(isinstance(value, str) and value for value in fields):
             raise SourceTransientError(
-                f"Multivende respondió HTTP {resp.status_code} sin un token completo (token, refreshToken, expiresAt, "
-                f"MerchantId): {body_excerpt(resp) or 'vacía'}.", status=resp.status_code,
+                _("Multivende respondió HTTP %(status)s sin un token completo (token, refreshToken, expiresAt, "
+                  "MerchantId): %(excerpt)s.") % {"status": resp.status_code, "excerpt": body_excerpt(resp) or _("vacía")},
+                status=resp.status_code,
             )
         scopes = body.get("scopes") or ""
         self.token = {
@@ -167,11 +169,11 @@ class MultivendeOAuth(StoreHttpClient):
     def __init__(self, *, base_url: str, client_id: str, client_secret: str, redirect_uri: str = "", scopes=()):
         super().__init__()
         if not str(client_id or "").strip() or not client_secret:
-            raise SourceRejectedError(
+            raise SourceRejectedError(_(
                 "La aplicación de Multivende no está configurada en este servidor "
                 "(BMS_MULTIVENDE_CLIENT_ID / BMS_MULTIVENDE_CLIENT_SECRET)."
-            )
-        self.base_url = self.checked_url(base_url, "URL de Multivende")
+            ))
+        self.base_url = self.checked_url(base_url, _("URL de Multivende"))
         self.client_id, self.client_secret = str(client_id).strip(), client_secret
         self.redirect_uri, self.scopes = redirect_uri, tuple(scopes)
 
@@ -196,9 +198,9 @@ class MultivendeOAuth(StoreHttpClient):
         try:
             return parse_authorization_code_response(url, state=state)["code"]
         except MissingCodeException:
-            raise SourceRejectedError("Multivende volvió sin código de autorización.") from None
+            raise SourceRejectedError(_("Multivende volvió sin código de autorización.")) from None
         except MismatchingStateException:
-            raise SourceRejectedError("El state devuelto por Multivende no corresponde a esta conexión.") from None
+            raise SourceRejectedError(_("El state devuelto por Multivende no corresponde a esta conexión.")) from None
 
     def exchange_code(self, code: str) -> Grant:
         token = self._oauth().fetch_token(self.base_url + TOKEN_PATH, grant_type="authorization_code", code=code)
@@ -219,12 +221,12 @@ def renewed_credentials(credentials: dict, *, oauth: MultivendeOAuth, on_renewed
     when it cannot be had: no refresh token, or one past its expiry (Multivende's lasts about 48 hours)."""
     refresh_token = credentials.get("refresh_token")
     if not refresh_token:
-        raise SourceRejectedError("La conexión de Multivende no tiene token de renovación.")
+        raise SourceRejectedError(_("La conexión de Multivende no tiene token de renovación."))
     refresh_expires = parse_time(credentials.get("refresh_token_expires_at"))
     if refresh_expires is not None and refresh_expires <= datetime.now(UTC):
         raise SourceRejectedError(
-            f"la autorización de Multivende venció el {refresh_expires:%Y-%m-%d %H:%M} UTC (el token de renovación "
-            "dura unas 48 horas sin usarse)."
+            _("la autorización de Multivende venció el %(when)s UTC (el token de renovación "
+              "dura unas 48 horas sin usarse).") % {"when": f"{refresh_expires:%Y-%m-%d %H:%M}"}
         )
     grant = oauth.refresh(refresh_token)
     if on_renewed is not None:
@@ -245,32 +247,32 @@ class MultivendeClient(StoreHttpClient):
         self.base_url = api_base_url(self, connection.store_url)
         credentials = connection.credentials or {}
         if not credentials.get("access_token") or not credentials.get("merchant_id"):
-            raise SourceRejectedError("La conexión de Multivende no está autorizada: use «Conectar con Multivende».")
+            raise SourceRejectedError(_("La conexión de Multivende no está autorizada: use «Conectar con Multivende»."))
         self.requests_sent = 0
 
     @property
     def merchant_id(self) -> str:
-        return path_id(self.connection.credentials["merchant_id"], "cuenta (MerchantId)")
+        return path_id(self.connection.credentials["merchant_id"], _("cuenta (MerchantId)"))
 
     # --- the API ---------------------------------------------------------------------------------
 
     def info(self) -> dict:
-        return self._json("GET", "/api/d/info", "la información de la cuenta")
+        return self._json("GET", "/api/d/info", _("la información de la cuenta"))
 
     def checkouts_light(self, *, page: int, start: datetime, end: datetime) -> dict:
         """One page of the checkouts updated in [start, end] (at most 2 hours apart)."""
         params = {"_updated_at_from": start.astimezone(UTC).strftime(WINDOW_FORMAT),
                   "_updated_at_to": end.astimezone(UTC).strftime(WINDOW_FORMAT)}
-        return self._json("GET", f"/api/m/{self.merchant_id}/checkouts/light/p/{int(page)}", "la lista de ventas", params=params)
+        return self._json("GET", f"/api/m/{self.merchant_id}/checkouts/light/p/{int(page)}", _("la lista de ventas"), params=params)
 
     def checkout(self, checkout_id: str, *, renew_on_denied: bool = True) -> dict:
         """The full checkout. ``renew_on_denied=False`` for ids named by someone else (a webhook hint):
         a 403 then stays a 403 rather than rotating the merchant's tokens for each forged id."""
-        return self._json("GET", f"/api/checkouts/{path_id(checkout_id, 'venta')}", "la venta", renew_on_denied=renew_on_denied)
+        return self._json("GET", f"/api/checkouts/{path_id(checkout_id, _('venta'))}", _("la venta"), renew_on_denied=renew_on_denied)
 
     def document_create(self, checkout_id: str, body: dict) -> dict:
         """Creates the billing document record on the checkout; returns it (with its ``_id``)."""
-        response = self._call("POST", f"/api/checkouts/{path_id(checkout_id, 'venta')}/electronic-billing-documents", json=body)
+        response = self._call("POST", f"/api/checkouts/{path_id(checkout_id, _('venta'))}/electronic-billing-documents", json=body)
         try:
             created = response.json()
         except ValueError:
@@ -278,14 +280,15 @@ class MultivendeClient(StoreHttpClient):
         if isinstance(created, dict) and isinstance(created.get("_id"), str) and PATH_ID.fullmatch(created["_id"]):
             return created
         raise SourceTransientError(
-            f"Multivende respondió HTTP {response.status_code} sin confirmar el documento creado (respuesta: "
-            f"{body_excerpt(response) or 'vacía'}); pudo haberse escrito: revise la venta antes de reintentar.",
+            _("Multivende respondió HTTP %(status)s sin confirmar el documento creado (respuesta: "
+              "%(excerpt)s); pudo haberse escrito: revise la venta antes de reintentar.") % {
+                "status": response.status_code, "excerpt": body_excerpt(response) or _("vacía")},
             status=response.status_code,
         )
 
     def document_upload(self, document_id: str, *, filename: str, pdf: bytes) -> dict:
         """Uploads the PDF to a billing document; the answer's body is not documented (a 2xx is success)."""
-        response = self._call("POST", f"/api/electronic-billing-documents/{path_id(document_id, 'documento')}/upload",
+        response = self._call("POST", f"/api/electronic-billing-documents/{path_id(document_id, _('documento'))}/upload",
                               files={"file": (filename, pdf, "application/pdf")})
         try:
             answer = response.json()
@@ -299,8 +302,8 @@ class MultivendeClient(StoreHttpClient):
         response = self._call(method, path, renew_on_denied=renew_on_denied, **kwargs)
         body = self.json_body(response, what)
         if not isinstance(body, dict):
-            raise SourceTransientError(f"Multivende respondió HTTP {response.status_code} pero {what} no es un objeto JSON.",
-                                       status=response.status_code)
+            raise SourceTransientError(_("Multivende respondió HTTP %(status)s pero %(what)s no es un objeto JSON.") % {
+                "status": response.status_code, "what": what}, status=response.status_code)
         return body
 
     def _call(self, method: str, path: str, *, renew_on_denied: bool = True, **kwargs) -> requests.Response:
@@ -324,7 +327,8 @@ class MultivendeClient(StoreHttpClient):
             return self.request(method, f"{self.base_url}{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs)
         except SourceRejectedError as exc:
             if exc.status == 403 and "rate limit" in exc.body.lower():
-                raise SourceTransientError(f"Multivende limitó las solicitudes (HTTP 403: {exc.body}).", status=403,
+                raise SourceTransientError(_("Multivende limitó las solicitudes (HTTP 403: %(detail)s).") % {"detail": exc.body},
+                                           status=403,
                                            body=exc.body, retry_after="1") from exc
             raise
 
@@ -333,7 +337,7 @@ class MultivendeClient(StoreHttpClient):
         from ..services import credentials_refresh
 
         if self.connection.pk is None:
-            raise SourceRejectedError("El token de Multivende venció y esta conexión no está guardada para renovarlo.")
+            raise SourceRejectedError(_("El token de Multivende venció y esta conexión no está guardada para renovarlo."))
         oauth = MultivendeOAuth.from_settings()
         self.connection = credentials_refresh(
             connection=self.connection, needs_refresh=needs_refresh,
@@ -344,13 +348,13 @@ class MultivendeClient(StoreHttpClient):
 
 def api_base_url(client: StoreHttpClient, store_url: str) -> str:
     """The configured Multivende address; a connection that names another one is refused."""
-    configured = client.checked_url(settings.BMS_MULTIVENDE_BASE_URL, "URL de Multivende")
+    configured = client.checked_url(settings.BMS_MULTIVENDE_BASE_URL, _("URL de Multivende"))
     if not store_url:
         return configured
-    named = client.checked_url(store_url, "dirección de la conexión")
+    named = client.checked_url(store_url, _("dirección de la conexión"))
     if named != configured:
         raise SourceRejectedError(
-            f"La conexión apunta a {named}, que no es la dirección de Multivende de este servidor ({configured}): "
-            "vuelva a conectar con Multivende."
+            _("La conexión apunta a %(named)s, que no es la dirección de Multivende de este servidor (%(configured)s): "
+              "vuelva a conectar con Multivende.") % {"named": named, "configured": configured}
         )
     return configured

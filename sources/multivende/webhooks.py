@@ -8,6 +8,8 @@ stored is what Multivende answered, never what was posted.
 """
 import json
 
+from django.utils.translation import gettext as _
+
 from ..base import WebhookRejected
 from .client import PATH_ID
 
@@ -17,12 +19,13 @@ MAX_HINT_BYTES = 10_000
 def hinted_checkout_id(body: bytes) -> str:
     """The ``CheckoutId`` a hint names, or ``WebhookRejected`` (400) saying why the body is not a hint."""
     if len(body) > MAX_HINT_BYTES:
-        raise WebhookRejected(f"El aviso de Multivende supera {MAX_HINT_BYTES} bytes: solo debe nombrar la venta (CheckoutId).")
+        raise WebhookRejected(_("El aviso de Multivende supera %(max)s bytes: solo debe nombrar la venta (CheckoutId).") % {
+            "max": MAX_HINT_BYTES})
     try:
         hint = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise WebhookRejected("El aviso de Multivende no es JSON válido.") from None
+        raise WebhookRejected(_("El aviso de Multivende no es JSON válido.")) from None
     checkout_id = hint.get("CheckoutId") if isinstance(hint, dict) else None
     if not isinstance(checkout_id, str) or not PATH_ID.fullmatch(checkout_id):
-        raise WebhookRejected("El aviso de Multivende no nombra una venta (CheckoutId).")
+        raise WebhookRejected(_("El aviso de Multivende no nombra una venta (CheckoutId)."))
     return checkout_id

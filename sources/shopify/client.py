@@ -54,6 +54,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from billmysales.integrations.http import body_excerpt, url_problem
 
@@ -107,11 +108,11 @@ def connection_shop(connection) -> str:
     """The ``*.myshopify.com`` domain of a connection, or the rejection that stops any request."""
     problem = url_problem(connection.store_url)
     if problem:
-        raise SourceRejectedError(f"La URL de la tienda de Shopify no sirve: {problem}")
+        raise SourceRejectedError(_("La URL de la tienda de Shopify no sirve: %(problem)s") % {"problem": problem})
     host = (urlsplit(connection.store_url).hostname or "").lower()
     if not SHOP_DOMAIN.fullmatch(host):
         raise SourceRejectedError(
-            f"La URL de la tienda de Shopify debe ser su dirección https://<tienda>.myshopify.com, no {host!r}."
+            _("La URL de la tienda de Shopify debe ser su dirección https://<tienda>.myshopify.com, no %(host)s.") % {"host": repr(host)}
         )
     return host
 
@@ -150,10 +151,10 @@ class ShopifyOAuthClient(StoreHttpClient):
     def __init__(self, *, shop: str):
         super().__init__()
         if not SHOP_DOMAIN.fullmatch(shop or ""):
-            raise SourceRejectedError(f"{shop!r} no es una tienda de Shopify (<tienda>.myshopify.com).")
+            raise SourceRejectedError(_("%(shop)s no es una tienda de Shopify (<tienda>.myshopify.com).") % {"shop": repr(shop)})
         if not settings.BMS_SHOPIFY_CLIENT_ID or not settings.BMS_SHOPIFY_CLIENT_SECRET:
-            raise SourceRejectedError("La app de Shopify no está configurada (faltan BMS_SHOPIFY_CLIENT_ID/SECRET).")
-        self.url = self.checked_url(shop_base_url(shop), "URL de la tienda") + "/admin/oauth/access_token"
+            raise SourceRejectedError(_("La app de Shopify no está configurada (faltan BMS_SHOPIFY_CLIENT_ID/SECRET)."))
+        self.url = self.checked_url(shop_base_url(shop), _("URL de la tienda")) + "/admin/oauth/access_token"
 
     def checked(self, response):
         """OAuth refusals (``{"error", "error_description"}``) are told with Shopify's description."""
@@ -165,15 +166,15 @@ class ShopifyOAuthClient(StoreHttpClient):
                 data = None
             if isinstance(data, dict) and isinstance(data.get("error"), str):
                 detail = data["error"] + (f": {data['error_description']}" if data.get("error_description") else "")
-                raise SourceRejectedError(f"Shopify rechazó la solicitud de token (HTTP {status}): {detail[:300]}",
-                                          status=status, body=detail[:300])
+                raise SourceRejectedError(_("Shopify rechazó la solicitud de token (HTTP %(status)s): %(detail)s") % {
+                    "status": status, "detail": detail[:300]}, status=status, body=detail[:300])
         return super().checked(response)
 
     def _token(self, body: dict) -> dict:
         payload = {"client_id": settings.BMS_SHOPIFY_CLIENT_ID, "client_secret": settings.BMS_SHOPIFY_CLIENT_SECRET, **body}
-        answer = self.json_body(self.request("POST", self.url, json=payload), "el token")
+        answer = self.json_body(self.request("POST", self.url, json=payload), _("el token"))
         if not isinstance(answer, dict) or not answer.get("access_token"):
-            raise SourceTransientError("Shopify respondió sin access_token; se reintentará.")
+            raise SourceTransientError(_("Shopify respondió sin access_token; se reintentará."))
         return answer
 
     def exchange_code(self, code: str) -> dict:
@@ -189,7 +190,7 @@ def refresh_credentials(shop: str, credentials: dict) -> dict:
     has already expired is refused without asking Shopify."""
     expires = _moment(credentials.get("refresh_token_expires_at"))
     if expires is not None and expires <= datetime.now(UTC):
-        raise SourceRejectedError("el token de renovación de Shopify venció (duran 90 días sin uso).")
+        raise SourceRejectedError(_("el token de renovación de Shopify venció (duran 90 días sin uso)."))
     return token_credentials(ShopifyOAuthClient(shop=shop).refresh(credentials["refresh_token"]))
 
 
@@ -211,7 +212,7 @@ class ShopifyClient(StoreHttpClient):
     def __init__(self, *, shop: str, access_token: str, connection=None):
         super().__init__()
         self.shop = shop
-        self.base_url = self.checked_url(shop_base_url(shop), "URL de la tienda")
+        self.base_url = self.checked_url(shop_base_url(shop), _("URL de la tienda"))
         self.access_token = access_token
         self.api_version = settings.BMS_SHOPIFY_API_VERSION
         # Kept to refresh an expiring token that Shopify refused before its time.
@@ -226,7 +227,7 @@ class ShopifyClient(StoreHttpClient):
         connection = fresh_connection(connection)
         access_token = (connection.credentials or {}).get("access_token")
         if not access_token:
-            raise SourceRejectedError("La conexión de Shopify no tiene access_token: conecte la tienda instalando la app.")
+            raise SourceRejectedError(_("La conexión de Shopify no tiene access_token: conecte la tienda instalando la app."))
         return cls(shop=shop, access_token=access_token, connection=connection)
 
     @property
@@ -257,10 +258,11 @@ class ShopifyClient(StoreHttpClient):
                         time.sleep(wait)
                         continue
                     raise SourceTransientError(
-                        f"Shopify limitó las consultas (THROTTLED): hay que esperar unos {math.ceil(wait)} s.",
+                        _("Shopify limitó las consultas (THROTTLED): hay que esperar unos %(seconds)s s.") % {"seconds": math.ceil(wait)},
                         retry_after=str(math.ceil(wait)),
                     )
-                raise SourceRejectedError(f"Shopify rechazó la consulta: {_error_messages(errors)}", body=_error_messages(errors))
+                raise SourceRejectedError(_("Shopify rechazó la consulta: %(errors)s") % {"errors": _error_messages(errors)},
+                                          body=_error_messages(errors))
             data = body.get("data")
             if not isinstance(data, dict):
                 raise self._unconfirmed(response, write)
@@ -286,13 +288,13 @@ class ShopifyClient(StoreHttpClient):
         return body
 
     def _unconfirmed(self, response, write: bool) -> SourceTransientError:
-        what = body_excerpt(response) or "vacía"
+        values = {"status": response.status_code, "excerpt": body_excerpt(response) or _("vacía")}
         if write:
             return SourceTransientError(
-                f"Shopify respondió HTTP {response.status_code} sin confirmar lo escrito (respuesta: {what}); "
-                "pudo haberse escrito: revise la orden antes de reintentar.", status=response.status_code,
+                _("Shopify respondió HTTP %(status)s sin confirmar lo escrito (respuesta: %(excerpt)s); "
+                  "pudo haberse escrito: revise la orden antes de reintentar.") % values, status=response.status_code,
             )
-        return SourceTransientError(f"Shopify respondió HTTP {response.status_code} sin datos legibles ({what}).",
+        return SourceTransientError(_("Shopify respondió HTTP %(status)s sin datos legibles (%(excerpt)s).") % values,
                                     status=response.status_code)
 
     @staticmethod
@@ -323,18 +325,20 @@ class ShopifyClient(StoreHttpClient):
             "type": "json", "value": json.dumps(value, ensure_ascii=False),
         }]}, write=True)
         answer = data.get("metafieldsSet") or {}
+        metafield = f"{METAFIELD_NAMESPACE}.{key}"
         if answer.get("userErrors"):
             raise SourceRejectedError(
-                f"Shopify no aceptó el metafield {METAFIELD_NAMESPACE}.{key} de la orden {order_id}: "
-                f"{_error_messages(answer['userErrors'])}"
+                _("Shopify no aceptó el metafield %(metafield)s de la orden %(order)s: %(errors)s") % {
+                    "metafield": metafield, "order": order_id, "errors": _error_messages(answer["userErrors"])}
             )
         written = [m for m in answer.get("metafields") or [] if isinstance(m, dict) and m.get("id")]
         if not written:
             raise SourceTransientError(
-                f"Shopify no confirmó el metafield {METAFIELD_NAMESPACE}.{key} de la orden {order_id}; "
-                "pudo haberse escrito: revise la orden antes de reintentar."
+                _("Shopify no confirmó el metafield %(metafield)s de la orden %(order)s; "
+                  "pudo haberse escrito: revise la orden antes de reintentar.") % {"metafield": metafield, "order": order_id}
             )
-        return f"Metafield {METAFIELD_NAMESPACE}.{key} en la orden {order_id} de Shopify (id {written[0]['id']})"
+        return _("Metafield %(metafield)s en la orden %(order)s de Shopify (id %(id)s)") % {
+            "metafield": metafield, "order": order_id, "id": written[0]["id"]}
 
     def shop_info(self) -> dict:
         return self.graphql(SHOP_QUERY).get("shop") or {}
@@ -376,7 +380,8 @@ class ShopifyClient(StoreHttpClient):
         answer = self.graphql(WEBHOOK_SUBSCRIPTION_CREATE, {"topic": topic, "webhookSubscription": {"uri": uri}},
                               write=True).get("webhookSubscriptionCreate") or {}
         if answer.get("userErrors"):
-            raise SourceRejectedError(f"Shopify no creó el webhook {topic}: {_error_messages(answer['userErrors'])}")
+            raise SourceRejectedError(_("Shopify no creó el webhook %(topic)s: %(errors)s") % {
+                "topic": topic, "errors": _error_messages(answer["userErrors"])})
         return answer.get("webhookSubscription") or {}
 
 

@@ -31,6 +31,8 @@ Choices:
   (``BMS_SHOPIFY_CLIENT_SECRET``); one made with a legacy custom app's token, with that app's secret
   (``webhook_secret``) or the signing key of webhooks created in the store admin.
 """
+from django.utils.translation import gettext_lazy as _
+
 from ..webhooks import SignedWebhookReader
 
 SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
@@ -58,10 +60,10 @@ class ShopifyWebhookReader(SignedWebhookReader):
     host_header = SHOP_DOMAIN_HEADER
     order_topics = ORDER_TOPICS
     ignored_topics = {
-        "refunds/create": "no se lee: la entrega orders/updated de la misma orden trae el reembolso.",
-        "orders/edited": "no se lee: la entrega orders/updated de la misma orden trae la orden editada.",
+        "refunds/create": _("no se lee: la entrega orders/updated de la misma orden trae el reembolso."),
+        "orders/edited": _("no se lee: la entrega orders/updated de la misma orden trae la orden editada."),
     }
-    secret_help = (
+    secret_help = _(
         "agregue a la conexión el secreto de cliente de la app (o la clave de firma de webhooks que muestra "
         "el admin de Shopify)."
     )

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import requests
+from django.utils.translation import gettext as _
 
 from billmysales.integrations.http import body_excerpt
 
@@ -99,7 +100,7 @@ class WooCommerceClient(StoreHttpClient):
                  query_string_auth: bool = False, rest_prefix: str = "wp-json",
                  timeout: tuple[float, float] | None = None):
         super().__init__()
-        self.store_url = self.checked_url(store_url, "URL de la tienda")
+        self.store_url = self.checked_url(store_url, _("URL de la tienda"))
         self.api_url = f"{self.store_url}/{rest_prefix.strip('/')}/wc/v3"
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
@@ -115,9 +116,9 @@ class WooCommerceClient(StoreHttpClient):
         missing = [name for name in ("consumer_key", "consumer_secret") if not credentials.get(name)]
         if missing:
             raise SourceRejectedError(
-                f"La conexión de WooCommerce no tiene {' ni '.join(missing)}: sin las claves de la API REST no se "
-                "pueden leer órdenes ni escribir en la tienda. Conecte la tienda con «Conectar WooCommerce» o "
-                "pegue las claves."
+                _("La conexión de WooCommerce no tiene %(fields)s: sin las claves de la API REST no se "
+                  "pueden leer órdenes ni escribir en la tienda. Conecte la tienda con «Conectar WooCommerce» o "
+                  "pegue las claves.") % {"fields": _(" ni ").join(missing)}
             )
         config = connection.config or {}
         return cls(
@@ -147,9 +148,9 @@ class WooCommerceClient(StoreHttpClient):
             excerpt = body_excerpt(response)
             # Short and fix first: the connection's status line holds 300 characters.
             raise AuthorizationHeaderDropped(
-                f"WooCommerce no reconoció las claves (HTTP 401: {excerpt}). El servidor probablemente borra la cabecera "
-                "Authorization: active «Enviar las claves en la URL» en la conexión (o revise los permisos del usuario "
-                "dueño de las claves).",
+                _("WooCommerce no reconoció las claves (HTTP 401: %(detail)s). El servidor probablemente borra la cabecera "
+                  "Authorization: active «Enviar las claves en la URL» en la conexión (o revise los permisos del usuario "
+                  "dueño de las claves).") % {"detail": excerpt},
                 status=401, body=excerpt,
             )
         return super().checked(response)
@@ -169,8 +170,9 @@ class WooCommerceClient(StoreHttpClient):
         body = self.json_body(response, what)
         if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
             raise SourceTransientError(
-                f"WooCommerce respondió HTTP {response.status_code} pero {what} no es una lista de objetos "
-                f"(¿una página de un proxy o de un plugin?).", status=response.status_code,
+                _("WooCommerce respondió HTTP %(status)s pero %(what)s no es una lista de objetos "
+                  "(¿una página de un proxy o de un plugin?).") % {"status": response.status_code, "what": what},
+                status=response.status_code,
             )
         return body
 
@@ -189,13 +191,13 @@ class WooCommerceClient(StoreHttpClient):
             if exc.status == 400 and "orderby" in (exc.body or "") and orderby != "date":
                 raise OrderbyRefused(exc.message, status=exc.status, body=exc.body) from None
             raise
-        return OrdersPage(self._json_list(response, "la lista de órdenes"), _header_int(response, "X-WP-TotalPages"),
+        return OrdersPage(self._json_list(response, _("la lista de órdenes")), _header_int(response, "X-WP-TotalPages"),
                           _header_int(response, "X-WP-Total"))
 
     def latest_orders(self, count: int = 1) -> list[dict]:
         """The most recent orders (one REST call): proves the keys read orders."""
         response = self._call("GET", "orders", params={"per_page": count})
-        return self._json_list(response, "la lista de órdenes")
+        return self._json_list(response, _("la lista de órdenes"))
 
     # --- webhooks --------------------------------------------------------------------------------
 
@@ -204,7 +206,7 @@ class WooCommerceClient(StoreHttpClient):
         found: list[dict] = []
         for page in range(1, MAX_WEBHOOK_PAGES + 1):
             response = self._call("GET", "webhooks", params={"per_page": PER_PAGE, "page": page})
-            batch = self._json_list(response, "la lista de webhooks")
+            batch = self._json_list(response, _("la lista de webhooks"))
             found.extend(batch)
             pages = _header_int(response, "X-WP-TotalPages")
             if (pages is not None and page >= pages) or (pages is None and len(batch) < PER_PAGE) or not batch:
@@ -228,4 +230,4 @@ class WooCommerceClient(StoreHttpClient):
         response = self._call("POST", f"orders/{order_id}/notes",
                               json={"note": note_text(document), "customer_note": False})
         note = self.created_object(response)
-        return f"Nota privada en la orden {order_id} de WooCommerce (nota {note['id']})"
+        return _("Nota privada en la orden %(order)s de WooCommerce (nota %(note)s)") % {"order": order_id, "note": note["id"]}

@@ -19,6 +19,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonRespons
 from django.template import engines
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -102,7 +103,7 @@ class ConnectStartView(AccountScopedViewMixin, View):
 def keys_callback(request):
     length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > services.MAX_CALLBACK_BYTES:
-        return JsonResponse({"error": "Cuerpo demasiado grande."}, status=413)
+        return JsonResponse({"error": _("Cuerpo demasiado grande.")}, status=413)
     try:
         outcome = services.woocommerce_connect_keys_receive(body=request.body)
     except ConnectRefused as exc:

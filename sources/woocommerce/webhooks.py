@@ -33,6 +33,8 @@ Choices:
 """
 import re
 
+from django.utils.translation import gettext_lazy as _
+
 from ..webhooks import SignedWebhookReader
 
 SIGNATURE_HEADER = "X-WC-Webhook-Signature"
@@ -48,9 +50,9 @@ class WooCommerceWebhookReader(SignedWebhookReader):
     host_header = SOURCE_HEADER
     order_topics = frozenset({"order.created", "order.updated", "order.restored"})
     ignored_topics = {
-        "order.deleted": "una orden enviada a la papelera no se factura ni se anula desde la pasarela.",
+        "order.deleted": _("una orden enviada a la papelera no se factura ni se anula desde la pasarela."),
     }
-    secret_help = (
+    secret_help = _(
         "use el secreto del webhook de WooCommerce (WooCommerce > Ajustes > Avanzado > Webhooks), no el "
         "secreto de consumidor de la API REST."
     )
