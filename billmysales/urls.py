@@ -72,6 +72,8 @@ urlpatterns = [
     path("api/docs/", csp_update(SWAGGER_CSP)(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
     path("api/redoc/", csp_update(REDOC_CSP)(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
     path("admin/", admin.site.urls),
+    # The language switcher's POST (Django's set_language): the choice is kept in the language cookie.
+    path("i18n/", include("django.conf.urls.i18n")),
 ]
 
 handler403 = "billmysales.views.permission_denied"
