@@ -43,11 +43,20 @@ def pytest_sessionstart(session):
 # ==== end of testenv report header ====
 
 import pytest  # noqa: E402
+from django.utils import translation  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from accounts.models import Role  # noqa: E402
 from accounts.services import Actor, api_key_create  # noqa: E402
 from tests.accounts.factories import AccountFactory, MembershipFactory, UserFactory  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    """A request in English (Accept-Language or the language cookie) leaves English active in the thread:
+    LocaleMiddleware activates a language and never deactivates it. Each test ends back in the default."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def browser_page(tmp_path, monkeypatch):
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"],
         )
-        page = browser.new_page()
+        page = browser.new_page(locale="es-CL")
         yield page
         browser.close()
 

@@ -81,7 +81,7 @@ def test_orders_live_pdf_credit_note_and_retry_in_the_browser(
 ):
     gateway = GatewayFactory(account=account, name="Tienda Demo Chile")
     worker = celery_worker_process(name="dashboard")
-    context = browser.new_context(accept_downloads=True, viewport=DESKTOP)
+    context = browser.new_context(accept_downloads=True, viewport=DESKTOP, locale="es-CL")
     page = context.new_page()
     csp_errors = []
     page.on("console", lambda message: csp_errors.append(message.text) if "Content Security Policy" in message.text else None)
