@@ -4,6 +4,7 @@ why orders did not become documents. The engine and the store parsers speak in s
 import re
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 DECISION_LABELS = {
     "emit": _("Emitir"),
@@ -17,7 +18,7 @@ PAYMENT_LABELS = {
     "pending": _("Pago pendiente"),
     "partially_refunded": _("Reembolsado en parte"),
     "refunded": _("Reembolsado"),
-    "cancelled": _("Anulado"),
+    "cancelled": pgettext_lazy("estado del pago", "Anulado"),
     "failed": _("Pago fallido"),
     "unknown": _("Sin información de pago"),
 }
@@ -39,8 +40,9 @@ FAILURE_LABELS = {
     "rules_hold": _("Retenida por las reglas"),
 }
 
-# A biller's "out of folios / CAF expired" answer, in the words the adapters use.
-NO_FOLIOS = re.compile(r"folios (disponibles|cargados)|caf venci", re.IGNORECASE)
+# A biller's "out of folios / CAF expired" answer, in the words the adapters use (Spanish, or English when
+# the emission ran in an English request, such as a test sale).
+NO_FOLIOS = re.compile(r"folios (disponibles|cargados|available|loaded)|caf (venci|expired)", re.IGNORECASE)
 
 
 def decision_label(action: str | None) -> str:
