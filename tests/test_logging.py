@@ -115,7 +115,8 @@ def test_a_task_in_a_real_worker_logs_json_with_the_order_it_works_on(account, c
     lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
     [issued] = [line for line in lines if line["message"].startswith("account=") and "issued DTE" in line["message"]]
     assert (issued["account_id"], issued["gateway_id"], issued["order_id"]) == (account.pk, gateway.pk, order.pk)
-    assert issued["task"] == "gateways.tasks.order_emit_task" and issued["emission_id"] == order.emissions.get().pk
+    # The ingest task runs the invoice it created (gateways.tasks.order_ingest_task) with the emission's id bound.
+    assert issued["task"] == "gateways.tasks.order_ingest_task" and issued["emission_id"] == order.emissions.get().pk
     assert issued["logger"] == "gateways.emission" and issued["task_id"]
     # Celery's own lines about the ingest task carry the task's ids too.
     ingest = [line for line in lines if line.get("task") == "gateways.tasks.order_ingest_task"]

@@ -8,6 +8,7 @@ its last error. Both are listed for the merchant and can be reprocessed after a 
 """
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, replace
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from sources.orderdata import OrderData
 from sources.registry import SourceNotRegistered, source_adapter_for
 
 from .. import events
-from ..dispatch import inbound_event_enqueue
+from ..dispatch import inbound_event_enqueue, inbound_event_wake, inbound_events_wake_clear
 from ..models import DocumentKind, Gateway, InboundEvent, Order, OrderStatus
 from .credit_notes import order_credit_notes_sync
 from .emissions import biller_check, emission_create, unfinished_invoice_emission
@@ -47,7 +48,10 @@ def inbound_event_receive(
     its text, so the merchant sees it. Returns (event, created); a replay creates nothing.
 
     One ``INSERT … ON CONFLICT DO NOTHING`` decides: concurrent deliveries of one id insert one row and
-    the others read it (no savepoint, no SELECT before the INSERT).
+    the others read it (no savepoint, no SELECT before the INSERT). A readable delivery writes nothing
+    else, so outside a caller's transaction that statement commits on its own (autocommit: no BEGIN and
+    COMMIT round trips) and its ingest task is published right after; an unreadable one commits with the
+    outbox rows that report it.
     """
     now = timezone.now()
     log_bind(account_id=gateway.account_id, gateway_id=gateway.pk)
@@ -57,7 +61,7 @@ def inbound_event_receive(
         "status": InboundEvent.Status.REJECTED if problem else InboundEvent.Status.PENDING,
         "attempts": 0, "received_at": now, "processed_at": now if problem else None, "requeued_at": None, "error": problem,
     }
-    with transaction.atomic():
+    with transaction.atomic() if problem else nullcontext():
         pk = _insert_unless_exists(InboundEvent, values, unique=("gateway_id", "delivery_id"))
         metrics.delivery_received(created=pk is not None, unreadable=bool(problem))
         if pk is None:
@@ -67,8 +71,38 @@ def inbound_event_receive(
             logger.warning("account=%s gateway=%s event=%s unreadable delivery: %s", gateway.account_id, gateway.pk, event.pk, problem)
             events.order_unreadable(event, problem)
         else:
-            inbound_event_enqueue(event.id)
+            inbound_event_wake(event.id)
     return event, True
+
+
+# Deliveries one dispatch round queues (one UPDATE claims them, then one publish each after commit).
+DISPATCH_BATCH = 500
+
+
+def inbound_events_dispatch() -> int:
+    """Queues the ingest task of every pending delivery not queued yet (``requeued_at`` empty), oldest
+    first, in batches; returns how many. Each batch is claimed with ``FOR UPDATE SKIP LOCKED`` and stamped
+    ``requeued_at``, so concurrent dispatchers never queue one delivery twice, and the sweeper queues it
+    again only if it is still pending long after. The wake-up key is cleared *before* each look, so a
+    delivery committed after the look sets it again and wakes another dispatcher: none is left behind."""
+    queued = 0
+    table, quote = InboundEvent._meta.db_table, connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(table)} SET requeued_at = %s WHERE id IN (SELECT id FROM {quote(table)} WHERE status = %s "
+        "AND requeued_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id"
+    )
+    while True:
+        inbound_events_wake_clear()
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [connection.ops.adapt_datetimefield_value(timezone.now()), InboundEvent.Status.PENDING,
+                                     DISPATCH_BATCH])
+                ids = sorted(row[0] for row in cursor.fetchall())
+            for event_id in ids:
+                inbound_event_enqueue(event_id)
+        queued += len(ids)
+        if len(ids) < DISPATCH_BATCH:
+            return queued
 
 
 def _insert_unless_exists(model, values: dict, *, unique: tuple[str, ...]) -> int | None:

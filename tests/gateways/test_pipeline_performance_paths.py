@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import redis
 from celery import signals
+from django.conf import settings
 from django.db import close_old_connections, connection, connections
 from django.utils import timezone
 
@@ -29,10 +31,17 @@ def gateway(account):
 
 @pytest.fixture
 def published(monkeypatch):
-    """The tasks published (on commit), by name, instead of reaching the broker."""
+    """The tasks published (on commit), by name, instead of reaching the broker; no wake-up key left over."""
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete(dispatch.WAKE_KEY)
     sent = []
     monkeypatch.setattr(dispatch, "publish", lambda task_name, args, countdown=None: sent.append((task_name, args)))
-    return sent
+    yield sent
+    broker.delete(dispatch.WAKE_KEY)
+
+
+def ingest_tasks(published) -> list[int]:
+    return [args[0] for name, args in published if name == dispatch.INGEST_TASK]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -53,8 +62,64 @@ def test_concurrent_deliveries_of_one_id_store_one_event_and_queue_it_once(gatew
     [event] = InboundEvent.objects.filter(gateway=gateway)
     assert {pk for pk, _ in results} == {event.pk}
     assert sum(created for _, created in results) == 1
-    assert published == [(dispatch.INGEST_TASK, (event.pk,))]
+    assert published == [(dispatch.DISPATCH_TASK, ())]
     assert event.status == InboundEvent.Status.PENDING and event.payload["name"] == "#9100"
+    assert services.inbound_events_dispatch() == 1
+    assert ingest_tasks(published) == [event.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deliveries_wake_one_dispatch_and_each_is_queued_once_under_concurrent_dispatchers(gateway, published):
+    deliveries, rounds = 300, []
+    stop = threading.Event()
+
+    @closing_db_connection
+    def deliver(first: int):
+        for number in range(first, deliveries, 3):
+            services.inbound_event_receive(gateway=gateway, delivery_id=f"w-{number}", topic="orders/paid",
+                                           payload=sample_order(number=9600 + number))
+
+    @closing_db_connection
+    def dispatcher():
+        while not stop.is_set():
+            rounds.append(services.inbound_events_dispatch())
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        dispatchers = [pool.submit(dispatcher) for _ in range(2)]
+        for future in [pool.submit(deliver, first) for first in range(3)]:
+            future.result()
+        stop.set()
+        for future in dispatchers:
+            future.result()
+    # Whatever arrived after the dispatchers' last look set the key again: its dispatch round queues the rest.
+    woken = [name for name, _ in published].count(dispatch.DISPATCH_TASK)
+    assert woken >= 1
+    services.inbound_events_dispatch()
+
+    events = set(InboundEvent.objects.filter(gateway=gateway).values_list("pk", flat=True))
+    assert len(events) == deliveries
+    assert sorted(ingest_tasks(published)) == sorted(events)
+    assert not InboundEvent.objects.filter(gateway=gateway, requeued_at__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_after_a_dispatch_round_wakes_another(gateway, published):
+    services.inbound_event_receive(gateway=gateway, delivery_id="a", topic="orders/paid", payload=sample_order(number=9700))
+    services.inbound_event_receive(gateway=gateway, delivery_id="b", topic="orders/paid", payload=sample_order(number=9701))
+    assert published == [(dispatch.DISPATCH_TASK, ())]  # the second found the key set
+    assert services.inbound_events_dispatch() == 2
+    services.inbound_event_receive(gateway=gateway, delivery_id="c", topic="orders/paid", payload=sample_order(number=9702))
+    assert [name for name, _ in published].count(dispatch.DISPATCH_TASK) == 2
+    assert services.inbound_events_dispatch() == 1 and len(ingest_tasks(published)) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_redis_broker_each_delivery_publishes_its_own_ingest_task(gateway, published, monkeypatch):
+    from billmysales.celery import app
+
+    monkeypatch.setitem(app.conf, "broker_url", "memory://")
+    event, _ = services.inbound_event_receive(gateway=gateway, delivery_id="m", topic="orders/paid", payload=sample_order(number=9800))
+    assert published == [(dispatch.INGEST_TASK, (event.pk,))]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -86,7 +151,7 @@ def test_ingest_task_issues_the_invoice_it_created_without_an_emit_message(gatew
     document = Document.objects.get(order=order)
     assert order.status == OrderStatus.ISSUED
     assert Emission.objects.get(order=order).status == EmissionStatus.ISSUED
-    assert [name for name, _ in published] == [dispatch.INGEST_TASK, dispatch.SIDE_EFFECTS_TASK]
+    assert [name for name, _ in published] == [dispatch.DISPATCH_TASK, dispatch.SIDE_EFFECTS_TASK]
     assert published[-1][1] == (document.pk,)
     assert InboundEvent.objects.get(pk=event.pk).status == InboundEvent.Status.PROCESSED
 
