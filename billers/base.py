@@ -34,6 +34,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext as _
+
 from billmysales.integrations.errors import (
     IntegrationError,
     RejectedError,
@@ -181,8 +183,9 @@ class BillerAdapter(ABC):
         if sale.tipo_dte not in self.document_types:
             raise MappingRefused(
                 "document_type_not_supported",
-                f"{self.display_name()} no emite {document_name(sale.tipo_dte).lower()} ({sale.tipo_dte}); "
-                f"emite: {', '.join(str(t) for t in sorted(self.document_types))}.",
+                _("%(biller)s no emite %(name)s (%(tipo)s); emite: %(types)s.") % {
+                    "biller": self.display_name(), "name": document_name(sale.tipo_dte).lower(), "tipo": sale.tipo_dte,
+                    "types": ", ".join(str(t) for t in sorted(self.document_types))},
                 {"tipo_dte": sale.tipo_dte},
             )
         document = build_document(sale, emisor=self.emisor(), folio=1, fecha=fecha)
@@ -221,10 +224,12 @@ class BillerAdapter(ABC):
         tipo, total = self.expected(prepared)
         if issued.tipo_dte != tipo or issued.total != total:
             raise BillerMismatch(
-                f"{self.display_name()} emitió {document_name(issued.tipo_dte).lower()} ({issued.tipo_dte}) "
-                f"N° {issued.folio} por {format_clp(issued.total)}, pero se pidió {document_name(tipo).lower()} "
-                f"({tipo}) por {format_clp(total)}. El documento existe en el facturador: revíselo y anúlelo o "
-                "acéptelo allí; no se vuelve a emitir.",
+                _("%(biller)s emitió %(issued_name)s (%(issued_tipo)s) N° %(folio)s por %(issued_total)s, pero se pidió "
+                  "%(name)s (%(tipo)s) por %(total)s. El documento existe en el facturador: revíselo y anúlelo o "
+                  "acéptelo allí; no se vuelve a emitir.") % {
+                    "biller": self.display_name(), "issued_name": document_name(issued.tipo_dte).lower(),
+                    "issued_tipo": issued.tipo_dte, "folio": issued.folio, "issued_total": format_clp(issued.total),
+                    "name": document_name(tipo).lower(), "tipo": tipo, "total": format_clp(total)},
             )
 
     # --- 3. reconcile, documents, connection -----------------------------------------------------
@@ -232,18 +237,24 @@ class BillerAdapter(ABC):
     def find_by_reference(self, reference: str, checkpoint: Checkpoint) -> IssuedDocument | None:
         """The document issued earlier for ``reference``, if the biller has it; ``UnsupportedFeature``
         when this biller cannot look documents up."""
-        raise UnsupportedFeature(f"{self.display_name()} no permite buscar documentos por nuestra referencia.")
+        raise UnsupportedFeature(_("%(biller)s no permite buscar documentos por nuestra referencia.") % {"biller": self.display_name()})
 
     def fetch_pdf(self, *, tipo_dte: int, folio: int) -> bytes:
-        raise UnsupportedFeature(f"{self.display_name()} no entrega el PDF por su API.")
+        raise UnsupportedFeature(_("%(biller)s no entrega el PDF por su API.") % {"biller": self.display_name()})
 
     def fetch_xml(self, *, tipo_dte: int, folio: int) -> bytes:
-        raise UnsupportedFeature(f"{self.display_name()} no entrega el XML por su API.")
+        raise UnsupportedFeature(_("%(biller)s no entrega el XML por su API.") % {"biller": self.display_name()})
+
+    def void(self, *, tipo_dte: int, folio: int) -> None:
+        """Voids (anula) at the biller an issued document that no credit note can correct (``Capability.VOID``),
+        after a full refund or a cancellation. Safe to repeat: an already voided document counts as done.
+        Raises ``RejectedBillerError`` / ``TransientBillerError``."""
+        raise UnsupportedFeature(_("%(biller)s no anula documentos por su API.") % {"biller": self.display_name()})
 
     def sii_status(self, *, tipo_dte: int, folio: int) -> tuple[str, str]:
         """(status, detail) of the document at the SII as the biller reports it; status is one of
         "not_sent", "sent", "accepted", "objections", "rejected"."""
-        raise UnsupportedFeature(f"{self.display_name()} no informa el estado en el SII.")
+        raise UnsupportedFeature(_("%(biller)s no informa el estado en el SII.") % {"biller": self.display_name()})
 
     def test_connection(self) -> ConnectionReport:
-        return ConnectionReport((CheckItem(str(self.label), None, "Este facturador no tiene una prueba de conexión."),))
+        return ConnectionReport((CheckItem(str(self.label), None, _("Este facturador no tiene una prueba de conexión.")),))

@@ -72,8 +72,6 @@ class InboundEvent(TenantModel):
         indexes = [
             models.Index(fields=["status", "received_at"], name="inbound_sweeper"),
             models.Index(fields=["gateway", "status", "-id"], name="inbound_unread"),
-            # Deliveries stored but not queued yet (gateways.services.ingest.inbound_events_dispatch).
-            models.Index(fields=["id"], name="inbound_undispatched", condition=models.Q(status="pending", requeued_at__isnull=True)),
         ]
 
 
@@ -191,6 +189,15 @@ class SiiStatus(models.TextChoices):
 SII_FINAL_STATUSES = (SiiStatus.ACCEPTED, SiiStatus.ACCEPTED_WITH_OBJECTIONS, SiiStatus.REJECTED)
 
 
+class VoidStatus(models.TextChoices):
+    """A document no credit note can correct (a boleta de honorarios) is voided at its biller instead."""
+
+    NONE = "", _("Vigente")
+    PENDING = "pending", _("Anulación en curso")
+    DONE = "done", _("Anulado")
+    FAILED = "failed", _("Anulación fallida")
+
+
 class Document(TenantModel):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="documents")
     emission = models.OneToOneField(Emission, on_delete=models.PROTECT, related_name="document")
@@ -216,6 +223,12 @@ class Document(TenantModel):
     sii_checked_at = models.DateTimeField(null=True, blank=True)
     credited_document = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes")
     issued_at = models.DateTimeField(auto_now_add=True)
+    # Database defaults too: rows written by plain SQL (bulk loads, the benchmarks) need not name them.
+    void_status = models.CharField(max_length=8, choices=VoidStatus.choices, default=VoidStatus.NONE, db_default="", blank=True)
+    void_message = models.TextField(blank=True, default="", db_default="")
+    void_attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    # Pending: when the next try is due (a running try pushes it one lease ahead). Done: when it was voided.
+    void_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["order", "kind", "sequence"], name="unique_document_sequence")]
@@ -229,6 +242,7 @@ class Document(TenantModel):
             # (the orders page's filter reads order_id from the index alone).
             models.Index(fields=["account", "tipo_dte", "-id"], include=["order_id"], name="document_account_type"),
             models.Index(fields=["sii_status", "sii_checked_at"], name="document_sii_pending"),
+            models.Index(fields=["void_at"], name="document_void_due", condition=models.Q(void_status="pending")),
         ]
 
     def __str__(self) -> str:

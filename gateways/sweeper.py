@@ -15,6 +15,7 @@ from .dispatch import emission_enqueue, inbound_event_enqueue
 from .models import Emission, EmissionStatus, InboundEvent
 from .outbox import webhook_deliveries_requeue
 from .services.bulk_jobs import bulk_jobs_resume
+from .services.voids import documents_void_requeue
 
 BATCH = 1000
 
@@ -44,4 +45,5 @@ def stuck_work_requeue() -> dict:
             emission_enqueue(emission_id)
         deliveries = webhook_deliveries_requeue(stale_before=stale)
         bulk_jobs_resume(stale_before=stale)
-    return {"events": len(events), "emissions": len(emissions), "webhooks": deliveries}
+        voids = documents_void_requeue(stale_before=stale)
+    return {"events": len(events), "emissions": len(emissions), "webhooks": deliveries, "voids": voids}

@@ -3,16 +3,8 @@ business (recorded per attempt, with backoff), and crashed ingests are the inges
 tasks never auto-retry. They are published by name from ``gateways.dispatch``."""
 from celery import shared_task
 
-from billmysales.logging import log_context
-
 from . import emission, outbox, polling, services, side_effects, sweeper
 from .services import bulk_jobs
-
-
-@shared_task(acks_late=True)
-def inbound_events_dispatch_task() -> int:
-    """Queues the ingestion of the deliveries stored since the last round (see ``gateways.dispatch``)."""
-    return services.inbound_events_dispatch()
 
 
 @shared_task(acks_late=True)
@@ -25,8 +17,7 @@ def order_ingest_task(event_id: int) -> None:
     created: list[int] = []
     services.inbound_event_process(event_id=event_id, emission_queue=created.append)
     for emission_id in created:
-        with log_context(emission_id=emission_id):
-            emission.emission_run(emission_id=emission_id)
+        emission.emission_run(emission_id=emission_id)
 
 
 @shared_task(acks_late=True)
@@ -87,3 +78,8 @@ def gateway_webhooks_task(gateway_id: int) -> str:
 @shared_task(acks_late=True)
 def webhook_delivery_task(delivery_id: int) -> None:
     outbox.webhook_delivery_run(delivery_id=delivery_id)
+
+
+@shared_task(acks_late=True)
+def document_void_task(document_id: int) -> None:
+    services.document_void_run(document_id=document_id)

@@ -43,8 +43,11 @@ The flow, and what we assumed where the clients are silent:
   the boleta up before sending again.
 - PDF by number (``GET /bhe/pdf/{numero}``). Test connection lists this month's boletas.
 - ``void(folio=, causa=)`` posts ``/bhe/anular/{numero}`` with ``causa`` 1 (no pago), 2 (no prestación) or
-  3 (error de digitación). Voiding twice is not an error: a refusal is checked against the boleta's
-  ``anulada`` flag (the field name is an assumption) and an already-voided boleta counts as done.
+  3 (error de digitación). The pipeline voids a BHE on a full refund or a cancellation of its order with
+  the connection's ``void_cause`` (default 2: a store's refund means the service was not rendered); a
+  partial refund cannot be expressed on a BHE and is left on the order for a person. Voiding twice is not
+  an error: a refusal is checked against the boleta's ``anulada`` flag (the field name is an assumption)
+  and an already-voided boleta counts as done.
 """
 from __future__ import annotations
 
@@ -160,6 +163,12 @@ class BHExpressAdapter(BillerAdapter):
         )),
         Field("max_lines", _("Máximo de líneas por boleta"), INT, required=False, default=4, minimum=1, maximum=100,
               help_text=_("Las líneas que sobran se agrupan en una sola: «Otros N ítems: …».")),
+        Field("void_cause", _("Causa al anular una boleta por devolución total o anulación del pedido"), CHOICE, required=False,
+              default=str(VOID_NO_PRESTACION), choices=(
+                  (str(VOID_NO_PRESTACION), _("No se prestó el servicio")),
+                  (str(VOID_NO_PAGO), _("No se pagó")),
+                  (str(VOID_ERROR_DIGITACION), _("Error de digitación")),
+              )),
         Field("reference_in_code", _("Enviar nuestra referencia como código de la primera línea"), BOOL, required=False, default=True,
               help_text=_("Permite encontrar la boleta cuando se pierde la respuesta; sin ella, esos casos quedan para revisión.")),
     )
@@ -307,9 +316,14 @@ class BHExpressAdapter(BillerAdapter):
             raise UnsupportedFeature(f"{self.display_name()} solo emite boletas de honorarios; no tiene el documento {tipo_dte}.")
         return self.client().pdf(folio)
 
-    def void(self, *, folio: int, causa: int) -> None:
-        """Voids (anula) the BHE N° ``folio`` with ``causa`` (``VOID_CAUSES``). Safe to repeat: a boleta
-        voided already counts as done. Raises ``RejectedBillerError`` / ``TransientBillerError``."""
+    def void(self, *, tipo_dte: int = BOLETA_HONORARIOS, folio: int, causa: int | None = None) -> None:
+        """Voids (anula) the BHE N° ``folio`` with ``causa`` (``VOID_CAUSES``; by default the connection's
+        ``void_cause``). Safe to repeat: a boleta voided already counts as done. Raises
+        ``RejectedBillerError`` / ``TransientBillerError``."""
+        if tipo_dte != BOLETA_HONORARIOS:
+            raise UnsupportedFeature(f"{self.display_name()} solo anula boletas de honorarios; no el documento {tipo_dte}.")
+        if causa is None:
+            causa = int(self._setting("void_cause"))
         if causa not in VOID_CAUSES:
             raise ValueError(f"causa de anulación {causa!r}: debe ser una de {sorted(VOID_CAUSES)}")
         client = self.client()

@@ -19,7 +19,6 @@ from .ingest import (
     inbound_event_process,
     inbound_event_receive,
     inbound_event_reprocess,
-    inbound_events_dispatch,
     order_decide,
     order_ingest,
 )
@@ -28,6 +27,7 @@ from .order_actions import order_emit_now, order_retry, order_skip, orders_backf
 from .rules_preview import RulesPreview, rules_preview
 from .setup import SetupStep, gateway_test_order_confirm, setup_next_step, setup_steps
 from .trial_sale import TrialSaleReport, gateway_test_sale
+from .voids import document_void_request, document_void_run
 from .webhooks_setup import gateway_webhook_url, gateway_webhooks_ensure
 
 __all__ = [
@@ -53,7 +53,6 @@ __all__ = [
     "gateway_webhook_url",
     "gateway_webhooks_ensure",
     "inbound_event_process",
-    "inbound_events_dispatch",
     "inbound_event_receive",
     "inbound_event_reprocess",
     "order_credit_note_request",
@@ -64,6 +63,8 @@ __all__ = [
     "order_refunds_sync",
     "order_retry",
     "order_skip",
+    "document_void_request",
+    "document_void_run",
     "order_text_correction",
     "orders_backfill",
     "orders_bulk_emit",

@@ -10,12 +10,14 @@ correction carries the first one's text and asking twice for the same change is 
 import logging
 import uuid
 from dataclasses import asdict
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.services import Actor, audit_log_record
+from billers.dte.display import format_clp
 from billers.dte.sale import Receptor
 from billers.dte.sale_json import sale_from_dict
 from billers.dte.types import FACTURA_TYPES
@@ -26,6 +28,7 @@ from sources.registry import source_adapter_for
 
 from ..models import Document, DocumentKind, Emission, EmissionStatus, Order, OrderStatus
 from .emissions import biller_check, emission_create, invoice_annulled
+from .voids import document_void_request, voided_instead_of_credited
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,9 @@ def order_credit_notes_sync(*, order: Order, data: OrderData) -> list[Emission]:
     """
     invoice = order.documents.filter(kind=DocumentKind.INVOICE).order_by("-sequence").first()
     if invoice is None:
+        return []
+    if voided_instead_of_credited(invoice):
+        _void_instead_of_credit_notes(order, invoice, data)
         return []
     created = []
     # Money credited or on its way; zero-amount notes (text corrections) credit nothing.
@@ -85,10 +91,40 @@ def order_credit_notes_sync(*, order: Order, data: OrderData) -> list[Emission]:
             remaining -= decision.sale.paid_total
             created.append(emission)
     if notes:
-        decision_json = {**order.decision, "credit_notes": [*order.decision.get("credit_notes", []), *notes][-20:]}
-        Order.objects.filter(pk=order.pk).update(decision=decision_json)
-        order.decision = decision_json
+        _note_credit_notes(order, notes)
     return created
+
+
+def _void_instead_of_credit_notes(order: Order, invoice: Document, data: OrderData) -> None:
+    """A full refund or a cancellation voids the boleta de honorarios; a partial refund is left, with the
+    reason, for a person (a BHE cannot be partly corrected)."""
+    refunded = sum((refund.amount for refund in data.refunds), Decimal(0))
+    if not data.cancelled and not data.refunds:
+        return
+    seen = {note.get("refund") for note in order.decision.get("credit_notes", [])}
+    name = _("La boleta de honorarios N° %(folio)s") % {"folio": invoice.folio}
+    if data.cancelled or refunded >= invoice.mnt_total:
+        why = _("orden anulada") if data.cancelled else _("devolución total")
+        if document_void_request(document=invoice, reason=why):
+            note = {"refund": "void", "action": "void", "reasons": [{"code": "void_requested", "message": _(
+                "%(name)s se anula en el facturador (%(why)s): no admite notas de crédito.") % {"name": name, "why": why}}]}
+            _note_credit_notes(order, [note])
+        return
+    notes = [
+        {"refund": refund.external_id, "action": "hold", "reasons": [{"code": "partial_refund_not_voidable", "message": _(
+            "%(name)s no admite devoluciones parciales (%(amount)s): anúlela y emita una nueva por lo que quedó pagado, "
+            "o registre la devolución fuera de BillMySales.") % {"name": name, "amount": format_clp(int(refund.amount))}}]}
+        for refund in data.refunds if refund.external_id not in seen
+    ]
+    if notes:
+        logger.warning("account=%s order=%s partial refund of a BHE left for a person", order.account_id, order.pk)
+        _note_credit_notes(order, notes)
+
+
+def _note_credit_notes(order: Order, notes: list[dict]) -> None:
+    decision_json = {**order.decision, "credit_notes": [*order.decision.get("credit_notes", []), *notes][-20:]}
+    Order.objects.filter(pk=order.pk).update(decision=decision_json)
+    order.decision = decision_json
 
 
 def order_refunds_sync(*, order_id: int) -> list[Emission]:

@@ -4,12 +4,14 @@ voiding, and one order through the pipeline to a ``Document`` over real HTTP."""
 import dataclasses
 import datetime
 import json
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import requests
 import responses
+from django.utils import timezone
 
 from billers.base import BillerMismatch, BillerNeedsPerson, Capability, Checkpoint, IssueRequest, RejectedBillerError, TransientBillerError
 from billers.bhexpress.mapping import allocate
@@ -21,14 +23,14 @@ from billers.models import BillerConnection
 from billers.registry import biller_adapter_for
 from billmysales.integrations.errors import UnsupportedFeature
 from gateways import services
-from gateways.models import Document, EmissionAttempt, OrderStatus
+from gateways.models import Document, DocumentKind, EmissionAttempt, OrderStatus, VoidStatus
 from gateways.services.documents import document_files_fetch
 from simulators.bhexpress import DEFAULT_EMISOR, DEFAULT_TOKEN, BHExpressSimulator
 from sources.shopify.samples import sample_order
 from tests.billers.contracts import FECHA, BillerContract, boleta_sale, factura_sale
 from tests.billers.factories import BillerConnectionFactory
 from tests.gateways.factories import GatewayFactory
-from tests.gateways.pipeline_helpers import run_pending
+from tests.gateways.pipeline_helpers import run_pending, with_refund
 
 FIXTURES = Path(__file__).resolve().parents[2] / "billers" / "bhexpress" / "fixtures"
 API = "https://app.bhexpress.cl/api/v1"
@@ -548,3 +550,84 @@ def test_an_order_becomes_one_bhe_document_through_the_pipeline(account, simulat
     assert Document.objects.filter(order=order).count() == 1 and issued_boletas(simulator) == 1
     assert EmissionAttempt.objects.get(emission__order=order).outcome == "success"
     assert bytes(document_files_fetch(document=document).pdf).startswith(b"%PDF")
+
+
+def issued_bhe_order(account, simulator, number: int):
+    simulator.reset()
+    gateway = GatewayFactory(account=account, biller=sim_connection(account, simulator))
+    payload = sample_order(number=number)
+    order = services.order_ingest(gateway=gateway, raw=payload)
+    [document] = run_pending(order)
+    return gateway, payload, order, document
+
+
+def anuladas(sim) -> int:
+    return sim.state()["emisores"][DEFAULT_EMISOR]["anuladas"]
+
+
+def test_a_full_refund_voids_the_bhe_once_instead_of_a_credit_note(account, simulator):
+    gateway, payload, order, document = issued_bhe_order(account, simulator, 7101)
+    paid = int(Decimal(payload["total_price"]))
+
+    services.order_ingest(gateway=gateway, raw=with_refund(payload, refund_id=1, amount=paid))
+    assert services.order_refunds_sync(order_id=order.pk) == []
+    document.refresh_from_db()
+    assert document.void_status == VoidStatus.PENDING
+    services.document_void_run(document_id=document.pk)
+
+    document.refresh_from_db()
+    assert (document.void_status, anuladas(simulator)) == (VoidStatus.DONE, 1)
+    assert "anulada en el facturador" in document.void_message
+    assert not order.emissions.filter(kind=DocumentKind.CREDIT_NOTE).exists()
+    order.refresh_from_db()
+    assert "se anula en el facturador (devolución total)" in order.decision["credit_notes"][-1]["reasons"][0]["message"]
+    # The same refund seen again (a webhook repeated, a poll) asks nothing more.
+    services.order_refunds_sync(order_id=order.pk)
+    assert services.document_void_run(document_id=document.pk) is None and anuladas(simulator) == 1
+
+
+def test_a_partial_refund_of_a_bhe_is_left_for_a_person_with_the_reason(account, simulator):
+    gateway, payload, order, document = issued_bhe_order(account, simulator, 7102)
+
+    services.order_ingest(gateway=gateway, raw=with_refund(payload, refund_id=2, amount=1000))
+    services.order_refunds_sync(order_id=order.pk)
+
+    document.refresh_from_db()
+    order.refresh_from_db()
+    assert document.void_status == VoidStatus.NONE and anuladas(simulator) == 0
+    [note] = order.decision["credit_notes"]
+    assert note["action"] == "hold" and "no admite devoluciones parciales ($1.000)" in note["reasons"][0]["message"]
+
+
+def test_a_void_the_biller_cannot_answer_is_retried_later_and_a_refusal_is_shown(account, simulator, settings):
+    settings.BMS_RETRY_DELAYS = [60]
+    gateway, payload, order, document = issued_bhe_order(account, simulator, 7103)
+    services.order_ingest(gateway=gateway, raw=with_refund(payload, refund_id=3, amount=int(Decimal(payload["total_price"]))))
+    services.order_refunds_sync(order_id=order.pk)
+
+    simulator.faults.add(route="anular", kind="status", status=503, times=1)
+    services.document_void_run(document_id=document.pk)
+    document.refresh_from_db()
+    assert (document.void_status, document.void_attempts) == (VoidStatus.PENDING, 1)
+    assert "se reintenta" in document.void_message
+    assert services.document_void_run(document_id=document.pk) is None  # not due yet
+
+    Document.objects.filter(pk=document.pk).update(void_at=timezone.now())
+    simulator.faults.add(route="anular", kind="status", status=400, body="La boleta no se puede anular: fuera de plazo")
+    services.document_void_run(document_id=document.pk)
+    document.refresh_from_db()
+    order.refresh_from_db()
+    assert document.void_status == VoidStatus.FAILED and "no se anuló" in document.void_message
+    assert order.status_reason == document.void_message[:500]
+
+
+def test_a_void_whose_message_was_lost_is_queued_again_by_the_sweeper(account, simulator, settings):
+    from gateways.sweeper import stuck_work_requeue
+
+    gateway, payload, order, document = issued_bhe_order(account, simulator, 7104)
+    services.order_ingest(gateway=gateway, raw=with_refund(payload, refund_id=4, amount=int(Decimal(payload["total_price"]))))
+    services.order_refunds_sync(order_id=order.pk)
+    assert stuck_work_requeue()["voids"] == 0  # just asked: its own message is on its way
+
+    Document.objects.filter(pk=document.pk).update(void_at=timezone.now() - timedelta(seconds=settings.BMS_STUCK_AFTER_SECONDS + 1))
+    assert stuck_work_requeue()["voids"] == 1

@@ -161,7 +161,7 @@ def test_signed_body_of_the_wrong_shape_is_rejected_with_the_reason_and_shown(ac
     page = session_client.get(f"/gateways/{gateway.pk}/").content.decode()
     assert "Pedidos no leídos" in page and reason in page.replace("&#x27;", "'")
     # Read, refused and shown: never queued again.
-    assert stuck_work_requeue() == {"events": 0, "emissions": 0, "webhooks": 0}
+    assert stuck_work_requeue() == {"events": 0, "emissions": 0, "webhooks": 0, "voids": 0}
 
 
 def test_an_ingest_that_keeps_crashing_is_parked_after_n_attempts(account, actor, client, monkeypatch, settings):

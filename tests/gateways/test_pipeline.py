@@ -249,7 +249,7 @@ def test_sweeper_requeues_stuck_work(gateway, payload, settings, purge_broker, d
     assert counts["emissions"] == 1 and len(callbacks) == 1
     settings.BMS_STUCK_AFTER_SECONDS = 60
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert stuck_work_requeue() == {"events": 0, "emissions": 0, "webhooks": 0}  # just re-queued: not again yet
+        assert stuck_work_requeue() == {"events": 0, "emissions": 0, "webhooks": 0, "voids": 0}  # just re-queued: not again yet
     assert callbacks == []
 
 
