@@ -72,6 +72,8 @@ class InboundEvent(TenantModel):
         indexes = [
             models.Index(fields=["status", "received_at"], name="inbound_sweeper"),
             models.Index(fields=["gateway", "status", "-id"], name="inbound_unread"),
+            # Deliveries stored but not queued yet (gateways.services.ingest.inbound_events_dispatch).
+            models.Index(fields=["id"], name="inbound_undispatched", condition=models.Q(status="pending", requeued_at__isnull=True)),
         ]
 
 

@@ -3,8 +3,16 @@ business (recorded per attempt, with backoff), and crashed ingests are the inges
 tasks never auto-retry. They are published by name from ``gateways.dispatch``."""
 from celery import shared_task
 
+from billmysales.logging import log_context
+
 from . import emission, outbox, polling, services, side_effects, sweeper
 from .services import bulk_jobs
+
+
+@shared_task(acks_late=True)
+def inbound_events_dispatch_task() -> int:
+    """Queues the ingestion of the deliveries stored since the last round (see ``gateways.dispatch``)."""
+    return services.inbound_events_dispatch()
 
 
 @shared_task(acks_late=True)
@@ -17,7 +25,8 @@ def order_ingest_task(event_id: int) -> None:
     created: list[int] = []
     services.inbound_event_process(event_id=event_id, emission_queue=created.append)
     for emission_id in created:
-        emission.emission_run(emission_id=emission_id)
+        with log_context(emission_id=emission_id):
+            emission.emission_run(emission_id=emission_id)
 
 
 @shared_task(acks_late=True)

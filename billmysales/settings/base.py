@@ -317,6 +317,7 @@ CELERY_TASK_DEFAULT_QUEUE = "emit"
 CELERY_TASK_QUEUES = [Queue(name) for name in ("ingest", "emit", "poll", "notify")]
 CELERY_TASK_ROUTES = {
     "gateways.tasks.order_ingest_task": {"queue": "ingest"},
+    "gateways.tasks.inbound_events_dispatch_task": {"queue": "ingest"},
     "gateways.tasks.order_emit_task": {"queue": "emit"},
     "gateways.tasks.sweep_stuck_orders_task": {"queue": "poll"},
     "gateways.tasks.document_side_effects_task": {"queue": "notify"},

@@ -19,6 +19,7 @@ from .ingest import (
     inbound_event_process,
     inbound_event_receive,
     inbound_event_reprocess,
+    inbound_events_dispatch,
     order_decide,
     order_ingest,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "gateway_webhook_url",
     "gateway_webhooks_ensure",
     "inbound_event_process",
+    "inbound_events_dispatch",
     "inbound_event_receive",
     "inbound_event_reprocess",
     "order_credit_note_request",
