@@ -285,8 +285,10 @@ def http_request(method: str, path: str, body: bytes = b"", headers: dict | None
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def saturate(port: int, requests: list[bytes], connections: int, seconds: float, warmup: float = 2.0) -> LoadResult:
-    """Closed loop: ``connections`` clients each send the next request as soon as the last answered."""
+def saturate(port: int, requests, connections: int, seconds: float, warmup: float = 2.0) -> LoadResult:
+    """Closed loop: ``connections`` clients each send the next request as soon as the last answered.
+    ``requests``: a list of raw requests (cycled), or a function of the request's number returning one."""
+    make = requests if callable(requests) else (lambda n: requests[n % len(requests)])
     result = LoadResult()
 
     async def main():
@@ -297,7 +299,7 @@ def saturate(port: int, requests: list[bytes], connections: int, seconds: float,
         async def client():
             nonlocal index
             while time.monotonic() < stop_at:
-                raw = requests[index % len(requests)]
+                raw = make(index)
                 index += 1
                 t0 = time.monotonic()
                 try:
@@ -321,9 +323,10 @@ def saturate(port: int, requests: list[bytes], connections: int, seconds: float,
     return result
 
 
-def fixed_rate(port: int, requests: list[bytes], rate: float, seconds: float) -> LoadResult:
+def fixed_rate(port: int, requests, rate: float, seconds: float) -> LoadResult:
     """Open loop: one request every 1/rate s whatever the answers; latency from the scheduled time, so a
     stalled server is not hidden by the generator waiting for it (no coordinated omission)."""
+    make = requests if callable(requests) else (lambda n: requests[n % len(requests)])
     result = LoadResult()
 
     async def one(raw: bytes, scheduled: float):
@@ -344,7 +347,7 @@ def fixed_rate(port: int, requests: list[bytes], rate: float, seconds: float) ->
             delay = scheduled - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(requests[n % len(requests)], scheduled)))
+            tasks.append(asyncio.create_task(one(make(n), scheduled)))
         await asyncio.gather(*tasks)
         result.seconds = time.monotonic() - start_at
 

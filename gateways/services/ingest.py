@@ -65,7 +65,8 @@ def inbound_event_receive(
         pk = _insert_unless_exists(InboundEvent, values, unique=("gateway_id", "delivery_id"))
         metrics.delivery_received(created=pk is not None, unreadable=bool(problem))
         if pk is None:
-            return InboundEvent.objects.get(gateway_id=gateway.pk, delivery_id=delivery_id), False
+            # A store's retry: the stored row, without reading its (large) body back.
+            return InboundEvent.objects.defer("payload", "body_text").get(gateway_id=gateway.pk, delivery_id=delivery_id), False
         event = InboundEvent(pk=pk, **values)
         if problem:
             logger.warning("account=%s gateway=%s event=%s unreadable delivery: %s", gateway.account_id, gateway.pk, event.pk, problem)
