@@ -58,6 +58,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billmysales.integrations.spec import BOOL, CHOICE, INT, SECRET_TEXT, URL, Field
@@ -85,7 +86,7 @@ from .retention import periodo, retention_rate
 VOID_NO_PAGO = 1
 VOID_NO_PRESTACION = 2
 VOID_ERROR_DIGITACION = 3
-VOID_CAUSES = {VOID_NO_PAGO: "no pago", VOID_NO_PRESTACION: "no prestación", VOID_ERROR_DIGITACION: "error de digitación"}
+VOID_CAUSES = {VOID_NO_PAGO: _("no pago"), VOID_NO_PRESTACION: _("no prestación"), VOID_ERROR_DIGITACION: _("error de digitación")}
 # Pages of a day's boletas for one receptor read while reconciling, before handing it to a person.
 LOOKUP_MAX_PAGES = 10
 
@@ -222,7 +223,8 @@ class BHExpressAdapter(BillerAdapter):
             if exc.status in (401, 403) or exc.status is None:
                 raise
             raise RejectedBillerError(
-                f"BHExpress rechazó la boleta de honorarios (HTTP {exc.status}): {exc.body or exc.message}",
+                gettext("BHExpress rechazó la boleta de honorarios (HTTP %(status)s): %(detail)s") % {
+                    "status": exc.status, "detail": exc.body or exc.message},
                 status=exc.status, body=exc.body,
             ) from exc
         return self._document(answer, payload.sent, request.fecha)
@@ -231,7 +233,8 @@ class BHExpressAdapter(BillerAdapter):
         """The BHE BHExpress answered (``emitir`` or a detail), with what we sent for what it leaves out."""
         numero = _numero(data)
         if not numero:
-            raise TransientBillerError("BHExpress respondió sin el número de la boleta de honorarios; se buscará antes de reintentar.")
+            raise TransientBillerError(
+                gettext("BHExpress respondió sin el número de la boleta de honorarios; se buscará antes de reintentar."))
         ours = sent["totals"]
         bruto = _amount(data, "bruto", "MntBruto")
         retencion = _amount(data, "retencion", "MntRetencion")
@@ -257,7 +260,8 @@ class BHExpressAdapter(BillerAdapter):
     def find_by_reference(self, reference: str, checkpoint: Checkpoint) -> IssuedDocument | None:
         if not self._setting("reference_in_code"):
             raise UnsupportedFeature(
-                f"{self.display_name()} no puede buscar la boleta: la conexión no envía nuestra referencia como código de línea."
+                gettext("%(biller)s no puede buscar la boleta: la conexión no envía nuestra referencia como código de línea.") % {
+                    "biller": self.display_name()}
             )
         sent = checkpoint.get("bhe")
         if not sent:
@@ -292,28 +296,32 @@ class BHExpressAdapter(BillerAdapter):
                 break
         else:
             raise BillerNeedsPerson(
-                f"BHExpress tiene más de {LOOKUP_MAX_PAGES} páginas de boletas del {fecha} para el receptor {rut}: revise allí si "
-                f"se emitió la boleta {reference} por {format_clp(bruto)} y reintente u omita la orden."
+                gettext("BHExpress tiene más de %(pages)s páginas de boletas del %(date)s para el receptor %(rut)s: revise allí si "
+                        "se emitió la boleta %(reference)s por %(total)s y reintente u omita la orden.") % {
+                    "pages": LOOKUP_MAX_PAGES, "date": fecha, "rut": rut, "reference": reference, "total": format_clp(bruto)}
             )
         if len(matches) > 1:
             numbers = ", ".join(str(_numero(m)) for m in matches)
             raise BillerNeedsPerson(
-                f"BHExpress tiene {len(matches)} boletas de honorarios con nuestra referencia {reference} (N° {numbers}): "
-                "revise cuál corresponde a la orden y anule las demás allí."
+                gettext("BHExpress tiene %(n)s boletas de honorarios con nuestra referencia %(reference)s (N° %(numbers)s): "
+                        "revise cuál corresponde a la orden y anule las demás allí.") % {
+                    "n": len(matches), "reference": reference, "numbers": numbers}
             )
         if matches:
             return self._document(matches[0], sent, datetime.date.fromisoformat(fecha))
         if undecided:
             raise BillerNeedsPerson(
-                f"No se sabe si la boleta de honorarios se emitió: BHExpress tiene boletas del {fecha} al receptor {rut} por "
-                f"{format_clp(bruto)} (N° {', '.join(map(str, undecided))}) que no muestran códigos de línea, así que no se "
-                "puede saber si alguna es la de esta orden. Revise en BHExpress y reintente u omita la orden."
+                gettext("No se sabe si la boleta de honorarios se emitió: BHExpress tiene boletas del %(date)s al receptor %(rut)s "
+                        "por %(total)s (N° %(numbers)s) que no muestran códigos de línea, así que no se puede saber si alguna es "
+                        "la de esta orden. Revise en BHExpress y reintente u omita la orden.") % {
+                    "date": fecha, "rut": rut, "total": format_clp(bruto), "numbers": ", ".join(map(str, undecided))}
             )
         return None
 
     def fetch_pdf(self, *, tipo_dte: int, folio: int) -> bytes:
         if tipo_dte != BOLETA_HONORARIOS:
-            raise UnsupportedFeature(f"{self.display_name()} solo emite boletas de honorarios; no tiene el documento {tipo_dte}.")
+            raise UnsupportedFeature(gettext("%(biller)s solo emite boletas de honorarios; no tiene el documento %(tipo)s.") % {
+                "biller": self.display_name(), "tipo": tipo_dte})
         return self.client().pdf(folio)
 
     def void(self, *, tipo_dte: int = BOLETA_HONORARIOS, folio: int, causa: int | None = None) -> None:
@@ -321,7 +329,8 @@ class BHExpressAdapter(BillerAdapter):
         ``void_cause``). Safe to repeat: a boleta voided already counts as done. Raises
         ``RejectedBillerError`` / ``TransientBillerError``."""
         if tipo_dte != BOLETA_HONORARIOS:
-            raise UnsupportedFeature(f"{self.display_name()} solo anula boletas de honorarios; no el documento {tipo_dte}.")
+            raise UnsupportedFeature(gettext("%(biller)s solo anula boletas de honorarios; no el documento %(tipo)s.") % {
+                "biller": self.display_name(), "tipo": tipo_dte})
         if causa is None:
             causa = int(self._setting("void_cause"))
         if causa not in VOID_CAUSES:
@@ -333,25 +342,31 @@ class BHExpressAdapter(BillerAdapter):
             if exc.status in (400, 409, 422) and client.boleta(folio).get("anulada") is True:
                 return
             raise RejectedBillerError(
-                f"BHExpress no anuló la boleta de honorarios N° {folio} ({VOID_CAUSES[causa]}): {exc.message}",
+                gettext("BHExpress no anuló la boleta de honorarios N° %(folio)s (%(cause)s): %(error)s") % {
+                    "folio": folio, "cause": VOID_CAUSES[causa], "error": exc.message},
                 status=exc.status, body=exc.body,
             ) from exc
 
     def test_connection(self) -> ConnectionReport:
         today = timezone.localdate()
         rut = clean_rut(self.connection.emisor_rut)
-        items = [CheckItem("RUT emisor", rut is not None, f"{rut}." if rut else f"{self.connection.emisor_rut!r} no es un RUT válido.")]
+        items = [CheckItem(gettext("RUT emisor"), rut is not None, f"{rut}." if rut else gettext("%(rut)s no es un RUT válido.") % {
+            "rut": repr(self.connection.emisor_rut)})]
+        token = gettext("Token de la API")
         try:
             listing = self.client().boletas({"periodo": periodo(today)})
             count = _int(listing.get("count"))
             count = len(listing["results"]) if count is None else count
-            items.append(CheckItem("Token de la API", True, f"BHExpress aceptó el token para el emisor {self.connection.emisor_rut}: "
-                                   f"{count} boleta(s) de honorarios en {today:%m/%Y}."))
+            items.append(CheckItem(token, True, gettext(
+                "BHExpress aceptó el token para el emisor %(rut)s: %(count)s boleta(s) de honorarios en %(month)s.") % {
+                "rut": self.connection.emisor_rut, "count": count, "month": f"{today:%m/%Y}"}))
         except RejectedBillerError as exc:
-            items.append(CheckItem("Token de la API", False, exc.message))
+            items.append(CheckItem(token, False, exc.message))
         except TransientBillerError as exc:
-            items.append(CheckItem("Token de la API", None, f"No se pudo comprobar ahora: {exc.message}"))
-        who = {"emisor": "el emisor", "receptor": "el receptor", "by_document": "el receptor en facturas y el emisor en boletas"}
+            items.append(CheckItem(token, None, gettext("No se pudo comprobar ahora: %(error)s") % {"error": exc.message}))
+        who = {"emisor": gettext("el emisor"), "receptor": gettext("el receptor"),
+               "by_document": gettext("el receptor en facturas y el emisor en boletas")}
         withholder = who[self._setting("retention")]
-        items.append(CheckItem("Retención", True, f"{retention_rate(today)} % en {today.year}; la retiene {withholder}."))
+        items.append(CheckItem(gettext("Retención"), True, gettext("%(rate)s %% en %(year)s; la retiene %(who)s.") % {
+            "rate": retention_rate(today), "year": today.year, "who": withholder}))
         return ConnectionReport(tuple(items))
