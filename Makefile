@@ -4,7 +4,7 @@ PY = .venv/bin/python
 PYTEST_ARGS ?=
 STAMP = .venv/.installed
 
-.PHONY: venv test demo chaos
+.PHONY: venv test demo chaos bench
 
 venv: $(STAMP)
 
@@ -35,3 +35,15 @@ demo: venv
 chaos: venv
 	bash scripts/ensure_system_deps.sh
 	$(PY) scripts/chaos.py
+
+# Performance benchmarks (BENCHMARKS.md): each starts its own throwaway PostgreSQL, Redis and processes on
+# loopback. About 45 minutes on a quiet 2-core machine, most of it memory.py (100 k orders) and growth.py
+# (1 M orders for the lists, issuing with 1, 2 and 4 worker processes).
+bench: venv
+	bash scripts/ensure_system_deps.sh
+	$(PY) bench/dte_throughput.py 5
+	$(PY) bench/ingest.py
+	$(PY) bench/cpu_per_document.py
+	$(PY) bench/issuance.py
+	$(PY) bench/growth.py
+	$(PY) bench/memory.py

@@ -59,7 +59,7 @@ def make_account(name: str):
 
 
 FILL = """
-WITH g AS (SELECT generate_series(%(start)s, %(stop)s - 1) AS n),
+WITH g AS (SELECT generate_series(%(start)s::bigint, %(stop)s::bigint - 1) AS n),
 o AS (
   INSERT INTO gateways_order (account_id, gateway_id, external_id, number, status, status_reason, payment_status, paid_total,
       currency, buyer_name, buyer_email, buyer_rut, raw, decision, is_test, backfill, source_created_at, received_at, updated_at)
