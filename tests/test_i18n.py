@@ -194,3 +194,10 @@ def test_api_errors_follow_accept_language(db):
 def test_a_store_webhook_is_answered_in_the_product_language_whatever_it_asks(db):
     answer = Client().post("/hooks/nobody-has-this-token/", b"{}", content_type="application/json", HTTP_ACCEPT_LANGUAGE="en")
     assert answer.status_code == 404 and answer.json() == {"error": "Dirección de webhook desconocida."}
+
+
+def test_the_api_reference_follows_accept_language(db):
+    spanish = Client().get("/api/schema/?format=json").content.decode()
+    english = Client().get("/api/schema/?format=json", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Demasiadas solicitudes; vea Retry-After." in spanish and "Too many requests" not in spanish
+    assert "Too many requests; see Retry-After." in english and "Demasiadas solicitudes" not in english

@@ -1,5 +1,6 @@
 """OpenAPI extensions: the Bearer API-key security scheme, and the error answers every operation can
 give, all with the one error body, so the published schema matches what the API answers."""
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 ERROR_SCHEMA = {
@@ -22,16 +23,16 @@ ERROR_SCHEMA = {
     },
 }
 ERRORS = {
-    "400": "Datos inválidos (`invalid`, `invalid_rut`, `parse_error`, …).",
-    "401": "Sin credenciales o clave de API inválida o revocada.",
-    "403": "La clave o el rol no permite esta acción.",
-    "404": "No existe en esta cuenta.",
-    "405": "Método no permitido.",
-    "409": "En conflicto con el estado actual (en uso, en curso).",
-    "413": "Cuerpo demasiado grande.",
-    "415": "Tipo de contenido no soportado (use application/json).",
-    "422": "No se pudo hacer lo pedido (la orden no se puede emitir, Idempotency-Key reutilizada, …).",
-    "429": "Demasiadas solicitudes; vea Retry-After.",
+    "400": _("Datos inválidos (`invalid`, `invalid_rut`, `parse_error`, …)."),
+    "401": _("Sin credenciales o clave de API inválida o revocada."),
+    "403": _("La clave o el rol no permite esta acción."),
+    "404": _("No existe en esta cuenta."),
+    "405": _("Método no permitido."),
+    "409": _("En conflicto con el estado actual (en uso, en curso)."),
+    "413": _("Cuerpo demasiado grande."),
+    "415": _("Tipo de contenido no soportado (use application/json)."),
+    "422": _("No se pudo hacer lo pedido (la orden no se puede emitir, Idempotency-Key reutilizada, …)."),
+    "429": _("Demasiadas solicitudes; vea Retry-After."),
 }
 
 
@@ -44,7 +45,7 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "bms_<prefijo>_<secreto>",
-            "description": "Clave de API de la cuenta (lectura o escritura): `Authorization: Bearer bms_…`.",
+            "description": _("Clave de API de la cuenta (lectura o escritura): `Authorization: Bearer bms_…`."),
         }
 
 

@@ -1,5 +1,6 @@
 """What the pipeline's API reads and answers."""
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from billmysales.api.fields import StrictCharField, StrictModelSerializer
@@ -50,7 +51,8 @@ class GatewayUpdateInputSerializer(serializers.Serializer):
 
 class ActivateInputSerializer(serializers.Serializer):
     reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="",
-                                   help_text="Obligatorio para activar sin una venta de prueba correcta (dueños y administradores).")
+                                   help_text=gettext_lazy("Obligatorio para activar sin una venta de prueba correcta (dueños y "
+                                                          "administradores)."))
 
 
 class BackfillInputSerializer(serializers.Serializer):
@@ -149,7 +151,7 @@ class CreditNoteLineSerializer(serializers.Serializer):
 class CreditNoteInputSerializer(serializers.Serializer):
     reason = StrictCharField(max_length=500)
     lines = CreditNoteLineSerializer(many=True, required=False,
-                                     help_text="Líneas a acreditar; sin líneas, la nota anula el documento completo.")
+                                     help_text=gettext_lazy("Líneas a acreditar; sin líneas, la nota anula el documento completo."))
 
 
 class TextCorrectionInputSerializer(serializers.Serializer):
@@ -158,9 +160,9 @@ class TextCorrectionInputSerializer(serializers.Serializer):
     reason = StrictCharField(max_length=500)
     razon_social = StrictCharField(max_length=100, required=False)
     giro = StrictCharField(max_length=40, required=False)
-    address = StrictCharField(max_length=70, required=False, help_text="Dirección.")
+    address = StrictCharField(max_length=70, required=False, help_text=gettext_lazy("Dirección."))
     comuna = StrictCharField(max_length=20, required=False)
-    city = StrictCharField(max_length=20, required=False, help_text="Ciudad.")
+    city = StrictCharField(max_length=20, required=False, help_text=gettext_lazy("Ciudad."))
 
     def validate(self, attrs):
         if len(attrs) == 1:
@@ -186,7 +188,7 @@ class WebhookEndpointSerializer(StrictModelSerializer):
 
 
 class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
-    secret = StrictCharField(read_only=True, help_text="Para verificar las firmas. Se muestra una sola vez.")
+    secret = StrictCharField(read_only=True, help_text=gettext_lazy("Para verificar las firmas. Se muestra una sola vez."))
 
     class Meta(WebhookEndpointSerializer.Meta):
         fields = WebhookEndpointSerializer.Meta.fields + ["secret"]

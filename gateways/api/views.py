@@ -6,6 +6,7 @@ import csv
 from django.db import transaction
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -177,7 +178,7 @@ class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         report = services.gateway_test_sale(gateway=self.get_object(), actor=self.actor)
         return Response(report.as_dict(), status=status.HTTP_200_OK if report.ok else status.HTTP_422_UNPROCESSABLE_ENTITY)
 
-    @extend_schema(request=None, responses={202: OpenApiResponse(description="Suscripción en cola")})
+    @extend_schema(request=None, responses={202: OpenApiResponse(description=gettext_lazy("Suscripción en cola"))})
     @action(detail=True, methods=["post"], url_path="subscribe-webhooks")
     def subscribe_webhooks(self, request, pk=None):
         """Subscribes the gateway's address at its store again (stores that allow it)."""
@@ -200,10 +201,10 @@ class OrderFilter(filters.FilterSet):
     gateway = IntegerFilter()
     number = filters.CharFilter()
     document_type = IntegerFilter(field_name="documents__tipo_dte", distinct=True,
-                                  help_text="Órdenes con un documento de este tipo (39, 33, 61…).")
+                                  help_text=gettext_lazy("Órdenes con un documento de este tipo (39, 33, 61…)."))
     received_after = DateTimeFilter(field_name="received_at", lookup_expr="gte")
     received_before = DateTimeFilter(field_name="received_at", lookup_expr="lt")
-    q = filters.CharFilter(method="search", help_text="Número de orden, RUT, correo, folio o id externo.")
+    q = filters.CharFilter(method="search", help_text=gettext_lazy("Número de orden, RUT, correo, folio o id externo."))
 
     class Meta:
         model = Order
@@ -403,7 +404,7 @@ class WebhookEndpointViewSet(
 
     @extend_schema(
         request=WebhookEndpointSerializer, responses={201: WebhookEndpointCreatedSerializer},
-        examples=[OpenApiExample("Documentos emitidos", request_only=True,
+        examples=[OpenApiExample(gettext_lazy("Documentos emitidos"), request_only=True,
                                  value={"url": "https://erp.example.cl/hooks/billmysales", "events": ["document.issued"]})],
     )
     def create(self, request):

@@ -3,6 +3,7 @@ from urllib.parse import urlencode
 
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status
 from rest_framework.decorators import action
@@ -73,7 +74,7 @@ class SourceConnectionViewSet(
 
     @extend_schema(
         parameters=[OpenApiParameter("platform", str, required=True, enum=connect_platforms(),
-                                     description="Un tipo de origen que se conecta autorizando en la tienda.")],
+                                     description=gettext_lazy("Un tipo de origen que se conecta autorizando en la tienda."))],
         responses={200: ConnectUrlSerializer},
     )
     @action(detail=False, methods=["get"], url_path="connect-url")
