@@ -151,7 +151,8 @@ def test_the_dashboard_follows_the_language_chosen_in_the_switcher(session_clien
     page = session_client.get(reverse("order-detail", args=[order.pk])).content.decode()
     assert f"Order {order.number}" in page and "Order documents" in page and "Issued" in page
     assert "Documentos de la orden" not in page
-    # The choice is kept: back in Spanish only when switched back.
+    # The choice is kept for a year, and back in Spanish only when switched back.
+    assert session_client.cookies[settings.LANGUAGE_COOKIE_NAME]["max-age"] == 365 * 24 * 60 * 60
     switch_language(session_client, "es")
     assert "Últimas órdenes" in session_client.get("/").content.decode()
 
@@ -201,3 +202,4 @@ def test_the_api_reference_follows_accept_language(db):
     english = Client().get("/api/schema/?format=json", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Demasiadas solicitudes; vea Retry-After." in spanish and "Too many requests" not in spanish
     assert "Too many requests; see Retry-After." in english and "Demasiadas solicitudes" not in english
+    assert "Billing gateway: data sources" in english and "Pasarela de facturación: orígenes" in spanish

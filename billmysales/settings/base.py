@@ -5,6 +5,7 @@ from pathlib import Path
 import environ
 import xstatic.pkg.bootstrap
 from csp.constants import NONE, SELF
+from django.utils.translation import gettext_lazy
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -179,6 +180,8 @@ CONTENT_SECURITY_POLICY = {
 LANGUAGE_CODE = "es"
 LANGUAGES = [("es", "Español"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# The language chosen in the dashboard's switcher is kept for a year, not only for the browser session.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
 TIME_ZONE = "America/Santiago"
 USE_I18N = True
 USE_TZ = True
@@ -248,7 +251,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "BillMySales API",
-    "DESCRIPTION": (
+    "DESCRIPTION": gettext_lazy(
         "Pasarela de facturación: orígenes de datos, facturadores, pasarelas, órdenes y documentos tributarios. "
         "Autenticación: `Authorization: Bearer <clave de API>`. Errores: `{\"error\": {\"code\", \"message\", \"fields\"}}`. "
         "Los POST aceptan `Idempotency-Key`."
