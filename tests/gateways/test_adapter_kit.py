@@ -172,7 +172,7 @@ def test_an_ingest_that_keeps_crashing_is_parked_after_n_attempts(account, actor
     def boom(**kwargs):
         raise RuntimeError("numeric field overflow")
 
-    monkeypatch.setattr("gateways.services.ingest.order_ingest", boom)
+    monkeypatch.setattr("gateways.services.ingest._order_ingest", boom)
     for _ in range(settings.BMS_INGEST_MAX_ATTEMPTS + 2):
         services.inbound_event_process(event_id=event.pk)
     event.refresh_from_db()
