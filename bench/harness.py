@@ -224,14 +224,17 @@ def celery_worker(env: dict, name: str, queues: str, pool: str, concurrency: int
 
 
 def machine_note() -> str:
-    """Load average and the busiest processes that are not this benchmark's, for the report."""
+    """Load average and the busiest processes that are not this benchmark's (its own processes, servers
+    included, are left out), for the report. ps's %CPU is the average over each process's life."""
     load = Path("/proc/loadavg").read_text().split()[:3]
-    mine = {os.getpid()}
-    out = subprocess.run(["ps", "-eo", "pid,ppid,pcpu,comm", "--sort=-pcpu", "--no-headers"], capture_output=True, text=True)
+    mine = set(descendants(os.getpid()))
+    if _postmaster:
+        mine.update(postgres_pids())
+    out = subprocess.run(["ps", "-eo", "pid,pcpu,comm", "--sort=-pcpu", "--no-headers"], capture_output=True, text=True)
     busy = []
     for line in out.stdout.splitlines():
-        pid, ppid, pcpu, comm = line.split(None, 3)
-        if float(pcpu) >= 5 and int(pid) not in mine and int(ppid) not in mine:
+        pid, pcpu, comm = line.split(None, 2)
+        if float(pcpu) >= 5 and int(pid) not in mine:
             busy.append(f"{comm}({pcpu}%)")
     return f"load average {' '.join(load)}; other busy processes: {', '.join(busy[:8]) or 'none'}"
 

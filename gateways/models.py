@@ -63,7 +63,7 @@ class InboundEvent(TenantModel):
     attempts = models.PositiveSmallIntegerField(default=0)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
-    # Last time the sweeper queued it again (it was not processed in time).
+    # Last time it was queued: by a dispatch round after it arrived, or by the sweeper (not processed in time).
     requeued_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 

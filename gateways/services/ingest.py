@@ -50,8 +50,8 @@ def inbound_event_receive(
     One ``INSERT … ON CONFLICT DO NOTHING`` decides: concurrent deliveries of one id insert one row and
     the others read it (no savepoint, no SELECT before the INSERT). A readable delivery writes nothing
     else, so outside a caller's transaction that statement commits on its own (autocommit: no BEGIN and
-    COMMIT round trips) and its ingest task is published right after; an unreadable one commits with the
-    outbox rows that report it.
+    COMMIT round trips) and a dispatch round is woken to queue its ingestion (``gateways.dispatch``); an
+    unreadable one commits with the outbox rows that report it.
     """
     now = timezone.now()
     log_bind(account_id=gateway.account_id, gateway_id=gateway.pk)
