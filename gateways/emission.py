@@ -107,7 +107,11 @@ def _retry_delay(failures: int) -> float | None:
 
 @transaction.atomic
 def emission_claim(*, emission_id: int) -> Claim | None:
-    emission = Emission.objects.select_for_update(of=("self",)).select_related("order__gateway__biller").get(pk=emission_id)
+    # The order's raw payload and decision (several KB of JSON) are not needed to issue: not read.
+    emission = (
+        Emission.objects.select_for_update(of=("self",)).select_related("order__gateway__biller")
+        .defer("order__raw", "order__decision").get(pk=emission_id)
+    )
     now = timezone.now()
     if emission.status in (EmissionStatus.ISSUED, EmissionStatus.FAILED, EmissionStatus.HELD):
         return None
