@@ -49,6 +49,8 @@ def connection_details(connection: SourceConnection) -> dict:
     if authorization:
         authorization = {**authorization, **{key: parse_datetime(authorization[key]) for key in
                                              ("authorized_at", "access_expires_at", "refresh_expires_at") if authorization.get(key)}}
+        if isinstance(authorization.get("scopes"), str):  # as OAuth grants them: "read:checkouts write:checkouts"
+            authorization["scopes"] = authorization["scopes"].split()
     return {"stored": stored_details(adapter.credentials_spec, connection), "authorization": authorization,
             "connectable": connection.platform in connect_platforms()}
 
