@@ -2,42 +2,30 @@
 from the mailbox, create the first account, land on the dashboard and invite someone; repeated wrong passwords
 end on the Spanish lockout page; the API docs render. No page breaks the Content-Security-Policy on the way."""
 import re
-import shutil
 
 import pytest
 from django.core import mail
 
 from accounts.models import Membership, Role
+from tests.browser import chromium, csp_errors
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "Clave-Segura-2026"
 
 
 @pytest.fixture
 def browser_page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
     # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are still sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        page = browser.new_page(viewport={"width": 390, "height": 844}, locale="es-CL")
-        yield page
-        browser.close()
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": 390, "height": 844}, locale="es-CL")
 
 
 @pytest.mark.timeout(180)
 def test_sign_up_confirm_first_account_lockout_and_api_docs(live_server, browser_page, tmp_path):
     page = browser_page
-    csp_errors = []
-    page.on("console", lambda message: csp_errors.append(message.text)
-            if message.type == "error" and "Content Security Policy" in message.text else None)
+    refused_by_csp = csp_errors(page)
 
     # Sign up.
     page.goto(f"{live_server.url}/login/")
@@ -104,4 +92,4 @@ def test_sign_up_confirm_first_account_lockout_and_api_docs(live_server, browser
     page.wait_for_selector(".opblock")
     page.screenshot(path=str(tmp_path / "api-docs.png"))
 
-    assert csp_errors == []
+    assert refused_by_csp == []

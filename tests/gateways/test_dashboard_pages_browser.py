@@ -4,8 +4,6 @@ downloads, a refund becomes a credit note on the order page, a failed order says
 retry fixes it. Every page is photographed at desktop width and at 390 px (into pytest's tmp_path),
 where it must not scroll sideways."""
 import json
-import shutil
-import time
 
 import pytest
 import requests
@@ -14,44 +12,20 @@ from billers.models import BillerConnection
 from gateways.models import Document, DocumentKind, Order, OrderStatus
 from sources.demo.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TOPIC_HEADER, DemoWebhookReader
 from sources.shopify.samples import sample_order
+from tests.browser import DESKTOP, chromium, photograph, wait_for
 from tests.gateways.factories import GatewayFactory
 from tests.gateways.pipeline_helpers import with_refund
 from tests.sources.factories import DEMO_SECRET
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
-# The elements that stick out of the viewport outside a scrolling table wrapper (empty: the page fits).
-WIDER_THAN_THE_SCREEN = """() => [...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.bms-table-wrap, .bms-raw'))
-  .slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + [...e.classList].join('.'))"""
-
 
 @pytest.fixture
 def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
     # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are still sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
+    with chromium() as browser:
         yield browser
-        browser.close()
-
-
-def wait_for(predicate, timeout: float = 45.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def deliver(live_server, gateway, payload: dict, delivery: str, topic: str = "orders/paid") -> None:
@@ -62,17 +36,6 @@ def deliver(live_server, gateway, payload: dict, delivery: str, topic: str = "or
                  DELIVERY_HEADER: delivery, TOPIC_HEADER: topic},
     )
     assert response.status_code == 200, response.text
-
-
-def photograph(page, tmp_path, name: str) -> None:
-    """Desktop and phone screenshots of the current page; at 390 px nothing may widen the page."""
-    page.set_viewport_size(DESKTOP)
-    page.screenshot(path=str(tmp_path / f"{name}-desktop.png"), full_page=True)
-    page.set_viewport_size(PHONE)
-    wide = page.evaluate(WIDER_THAN_THE_SCREEN)
-    assert not wide, f"{name} scrolls sideways at 390 px because of {wide}"
-    page.screenshot(path=str(tmp_path / f"{name}-390.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
 
 
 @pytest.mark.timeout(240)

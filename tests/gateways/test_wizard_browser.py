@@ -4,25 +4,22 @@ consent screen and back to the wizard, a LibreDTE biller tested against the Libr
 live preview, a test purchase in the simulated store watched live until its document is issued at LibreDTE,
 the simulated test sale, and activation. Each step is photographed at
 desktop width and at 390 px (a phone) into pytest's ``tmp_path``; at 390 px no page is wider than the screen."""
-import shutil
-
 import pytest
 import requests
 from django.conf import settings as django_settings
 from django.test import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from gateways import services
 from gateways.emission import emission_run
 from gateways.models import Emission, EmissionStatus, Gateway, InboundEvent
 from simulators.libredte import DEFAULT_HASH, LibreDTESimulator
 from simulators.shopify import App, ShopifySimulator
+from tests.browser import DESKTOP, chromium, photograph
 from tests.gateways.resilience_helpers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
 SHOP = "demo-cl.myshopify.com"
 
 
@@ -50,19 +47,13 @@ def page(live_server, user, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     signed_in = Client()
     signed_in.force_login(user)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
+    with chromium() as browser:
         context = browser.new_context(viewport=DESKTOP, locale="es-CL")
         cookie = signed_in.cookies[django_settings.SESSION_COOKIE_NAME]
         context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
         page = context.new_page()
         page.set_default_timeout(20_000)
         yield page
-        browser.close()
 
 
 def shop_control(simulator, path: str, **body) -> dict:
@@ -77,16 +68,6 @@ def work_off(gateway) -> None:
         services.inbound_event_process(event_id=event_id)
     for emission_id in Emission.objects.filter(order__gateway=gateway, status=EmissionStatus.PENDING).values_list("pk", flat=True):
         emission_run(emission_id=emission_id)
-
-
-def photograph(page, tmp_path, name: str) -> None:
-    """The page at desktop width and at 390 px; at 390 px the page itself must not scroll sideways."""
-    page.screenshot(path=str(tmp_path / f"{name}-desktop.png"), full_page=True)
-    page.set_viewport_size(PHONE)
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    page.screenshot(path=str(tmp_path / f"{name}-390.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
-    assert overflow <= 0, f"{name}: {overflow}px wider than a 390 px screen"
 
 
 @pytest.mark.timeout(240)
