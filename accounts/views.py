@@ -26,6 +26,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView, ListView, TemplateView
 
+from billmysales.templatetags.display import rut
+
 from .forms import AccountForm, ApiKeyForm, InviteForm, RoleForm, SupportOpenForm
 from .middleware import SESSION_ACCOUNT_KEY, SESSION_SUPPORT_KEY
 from .models import ADMIN_ROLES, Account, ApiKey, AuditLog, Invitation, Membership, Role
@@ -216,7 +218,7 @@ class AccountSettingsView(SettingsPageMixin, TemplateView):
 
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["form"] = form or AccountForm(initial={"name": self.account.name, "rut": self.account.rut})
+        context["form"] = form or AccountForm(initial={"name": self.account.name, "rut": rut(self.account.rut)})
         return context
 
     def post(self, request):

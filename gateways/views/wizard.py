@@ -31,6 +31,7 @@ from billers.forms import BillerConnectionForm
 from billers.views import chosen_provider, new_biller_context
 from billers.views import connection_details as biller_details
 from billmysales.integrations.forms import add_service_errors
+from billmysales.templatetags.display import rut
 from rules.models import RuleSet
 from sources.forms import SourceConnectionForm
 from sources.models import SourceConnection
@@ -143,7 +144,7 @@ class SetupAccountView(WizardMixin, View):
 
     def get(self, request):
         gateway = self._gateway()
-        form = SetupAccountForm(initial={"name": self.account.name, "rut": self.account.rut})
+        form = SetupAccountForm(initial={"name": self.account.name, "rut": rut(self.account.rut)})
         return self.render_step(gateway, source=self.draft_source() if gateway is None else None, form=form,
                                 may_edit=self._may_edit())
 

@@ -47,6 +47,8 @@ def test_owner_changes_the_name_and_rut(session_client, account):
     account.refresh_from_db()
     assert (account.name, account.rut) == ("Comercial Los Andes Ltda", "76192083-9")
     assert AuditLog.objects.filter(account=account, action="account.update").exists()
+    # Shown back the way the rest of the dashboard writes RUTs.
+    assert 'value="76.192.083-9"' in session_client.get("/configuracion/cuenta/").content.decode()
 
 
 def test_an_invalid_rut_is_refused_on_its_field(session_client, account):
