@@ -123,7 +123,7 @@ def emission_claim(*, emission_id: int) -> Claim | None:
             return None  # another worker is calling the biller right now
         if last is not None and last.outcome == Outcome.PENDING:
             last.outcome = Outcome.UNKNOWN
-            last.error_message = "The worker stopped during this attempt; outcome unknown."
+            last.error_message = _("El proceso se detuvo durante este intento; el resultado es desconocido.")
             last.save(update_fields=["outcome", "error_message"])
         reconcile_first = True
     elif emission.next_attempt_at is not None and emission.next_attempt_at > now:

@@ -13,8 +13,6 @@ ALLOWED_HOSTS = ["*"]
 CELERY_BROKER_URL = env("REDIS_URL", default="memory://")
 # Tests change a store's secret and deliver at once; the cache has its own test.
 BMS_WEBHOOK_GATEWAY_CACHE_SECONDS = 0
-# Tests change a store's secret and deliver at once; the cache has its own test.
-BMS_WEBHOOK_GATEWAY_CACHE_SECONDS = 0
 
 # The vendor simulators run on loopback over plain HTTP.
 BMS_INSECURE_HOSTS = ["127.0.0.1", "localhost"]
