@@ -6,6 +6,7 @@ hook, and an object of another account is indistinguishable from one that does n
 Subclasses may not override ``get_queryset`` / ``get_object``: they implement ``scoped_queryset``.
 """
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
@@ -41,6 +42,18 @@ def may_write(request) -> bool:
     """Whether the signed-in dashboard user may change things in the current account."""
     context = getattr(request, "account_context", None)
     return context is not None and context.account is not None and (context.role in WRITE_ROLES or context.support_mode)
+
+
+def require_write(request) -> None:
+    """Dashboard views: viewers read; every change (and every call to a vendor) needs a role that may write."""
+    if not may_write(request):
+        raise DjangoPermissionDenied(_("Su rol en esta cuenta solo permite ver."))
+
+
+def request_actor(request) -> Actor:
+    """Who acts, for the audit log and the services' role checks, from the dashboard's request."""
+    context = request.account_context
+    return Actor(user=request.user, support_mode=context.support_mode, role=context.role or "")
 
 
 class AccountPermission(permissions.BasePermission):

@@ -3,32 +3,19 @@
 templates that the setup wizard and a gateway's "Facturador" tab include as well. Every write goes through
 ``billers.services``."""
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views import View
 from django.views.generic import TemplateView
 
-from accounts.scoping import AccountScopedViewMixin, may_write
-from accounts.services import Actor
+from accounts.scoping import AccountScopedViewMixin, may_write, request_actor, require_write
 from billmysales.integrations.forms import stored_details
+from billmysales.integrations.views import ConnectionDeleteView, ConnectionTestView
 
 from .forms import BillerConnectionForm, BillerTypeForm
 from .models import BillerConnection
 from .registry import BILLER_ADAPTERS, BillerNotRegistered, biller_adapter_class
 from .services import biller_connection_delete, biller_connection_test
-
-
-def request_actor(request) -> Actor:
-    context = request.account_context
-    return Actor(user=request.user, support_mode=context.support_mode, role=context.role or "")
-
-
-def require_write(request) -> None:
-    """Viewers read; every change (and every call to a biller) needs a role that may write."""
-    if not may_write(request):
-        raise PermissionDenied(_("Su rol en esta cuenta solo permite ver."))
 
 
 def chosen_provider(value: str | None) -> str | None:
@@ -115,32 +102,22 @@ class BillerEditView(AccountScopedViewMixin, TemplateView):
         return self.render_to_response(self.get_context_data(connection=connection, form=form))
 
 
-class BillerTestView(AccountScopedViewMixin, View):
-    """"Probar conexión": the biller's answer in words (a fragment for htmx, a page without it)."""
+class BillerTestView(ConnectionTestView):
+    """"Probar conexión": the biller's answer in words."""
 
-    def scoped_queryset(self):
-        return BillerConnection.objects.all()
+    model = BillerConnection
+    page_template = "billers/biller_test.html"
 
-    def post(self, request, pk):
-        require_write(request)
-        connection = self.get_object()
-        context = {"report": biller_connection_test(connection=connection), "connection": connection}
-        if request.htmx:
-            return render(request, "billers/_report.html", context)
-        return render(request, "billers/biller_test.html", context)
+    def run_test(self, connection):
+        return biller_connection_test(connection=connection)
 
 
-class BillerDeleteView(AccountScopedViewMixin, View):
-    def scoped_queryset(self):
-        return BillerConnection.objects.all()
+class BillerDeleteView(ConnectionDeleteView):
+    model = BillerConnection
+    edit_url, list_url = "biller-edit", "biller-list"
 
-    def post(self, request, pk):
-        require_write(request)
-        connection = self.get_object()
-        try:
-            biller_connection_delete(connection=connection, actor=request_actor(request))
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-            return redirect("biller-edit", pk=pk)
-        messages.success(request, _("Facturador «%(name)s» eliminado.") % {"name": connection.name})
-        return redirect("biller-list")
+    def delete(self, connection, actor) -> None:
+        biller_connection_delete(connection=connection, actor=actor)
+
+    def deleted_message(self, connection) -> str:
+        return _("Facturador «%(name)s» eliminado.") % {"name": connection.name}

@@ -4,34 +4,21 @@ delete). The pieces — type choice, connect buttons, form, details, test report
 wizard and a gateway's "Origen de datos" tab include as well. Every write goes through ``sources.services``;
 the vendors' connect flows stay in their packages (``/connect/<platform>/``)."""
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.views import View
 from django.views.generic import TemplateView
 
-from accounts.scoping import AccountScopedViewMixin, may_write
-from accounts.services import Actor
+from accounts.scoping import AccountScopedViewMixin, may_write, request_actor, require_write
 from billmysales.integrations.forms import stored_details
+from billmysales.integrations.views import ConnectionDeleteView, ConnectionTestView
 
 from .api.views import connect_platforms
 from .forms import SourceConnectionForm, SourceTypeForm
 from .models import SourceConnection
 from .registry import SOURCE_ADAPTERS, SourceNotRegistered, source_adapter_class
 from .services import source_connection_delete, source_connection_test
-
-
-def request_actor(request) -> Actor:
-    context = request.account_context
-    return Actor(user=request.user, support_mode=context.support_mode, role=context.role or "")
-
-
-def require_write(request) -> None:
-    """Viewers read; every change (and every call to a store) needs a role that may write."""
-    if not may_write(request):
-        raise PermissionDenied(_("Su rol en esta cuenta solo permite ver."))
 
 
 def chosen_platform(value: str | None) -> str | None:
@@ -133,32 +120,22 @@ class SourceEditView(AccountScopedViewMixin, TemplateView):
         return self.render_to_response(self.get_context_data(connection=connection, form=form))
 
 
-class SourceTestView(AccountScopedViewMixin, View):
-    """"Probar conexión": the store's answer in words (a fragment for htmx, a page without it)."""
+class SourceTestView(ConnectionTestView):
+    """"Probar conexión": the store's answer in words."""
 
-    def scoped_queryset(self):
-        return SourceConnection.objects.all()
+    model = SourceConnection
+    page_template = "sources/source_test.html"
 
-    def post(self, request, pk):
-        require_write(request)
-        connection = self.get_object()
-        context = {"report": source_connection_test(connection=connection), "connection": connection}
-        if request.htmx:
-            return render(request, "sources/_report.html", context)
-        return render(request, "sources/source_test.html", context)
+    def run_test(self, connection):
+        return source_connection_test(connection=connection)
 
 
-class SourceDeleteView(AccountScopedViewMixin, View):
-    def scoped_queryset(self):
-        return SourceConnection.objects.all()
+class SourceDeleteView(ConnectionDeleteView):
+    model = SourceConnection
+    edit_url, list_url = "source-edit", "source-list"
 
-    def post(self, request, pk):
-        require_write(request)
-        connection = self.get_object()
-        try:
-            source_connection_delete(connection=connection, actor=request_actor(request))
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-            return redirect("source-edit", pk=pk)
-        messages.success(request, _("Origen de datos «%(name)s» eliminado.") % {"name": connection.name})
-        return redirect("source-list")
+    def delete(self, connection, actor) -> None:
+        source_connection_delete(connection=connection, actor=actor)
+
+    def deleted_message(self, connection) -> str:
+        return _("Origen de datos «%(name)s» eliminado.") % {"name": connection.name}

@@ -152,7 +152,7 @@ def test_a_merchant_signs_up_sets_up_two_stores_and_bills_live_orders(
         page.click("#gateway-new")
         expect(page.locator("main h2")).to_contain_text("Paso 2: el origen de datos")
         page.click("text=1 Cuenta (hecho)")
-        expect(page.locator("#id_rut")).to_have_value("76192083-9")
+        expect(page.locator("#id_rut")).to_have_value("76.192.083-9")
         photograph(page, screenshots, "05-asistente-1-cuenta")
         page.click("#account-save")
         expect(page.locator("main")).to_contain_text("Cuenta guardada.")
@@ -357,7 +357,7 @@ def test_a_merchant_signs_up_sets_up_two_stores_and_bills_live_orders(
     photograph(page, screenshots, "22-pasarelas")
     page.click("header nav >> text=Configuración")
     expect(page.locator("h1")).to_contain_text("Configuración Tienda de Ana SpA")
-    expect(page.locator("#id_rut")).to_have_value("76192083-9")
+    expect(page.locator("#id_rut")).to_have_value("76.192.083-9")
     photograph(page, screenshots, "23-configuracion")
 
     assert refused_by_csp == []

@@ -6,7 +6,7 @@ Each tab saves with "Guardar cambios" through the services the API calls."""
 import json
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,7 +16,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from accounts.models import ADMIN_ROLES
-from accounts.scoping import AccountScopedViewMixin, may_write
+from accounts.scoping import AccountScopedViewMixin, may_write, request_actor, require_write
 from billers.forms import BillerConnectionForm
 from billers.views import connection_details as biller_details
 from rules.models import RuleSet
@@ -28,7 +28,6 @@ from sources.views import connection_details as source_details
 from .. import selectors, services
 from ..forms import GatewayGeneralForm, StyledRuleSetForm, biller_choice_form, source_choice_form
 from ..models import Gateway
-from .common import request_actor
 
 TABS = (
     ("general", gettext_lazy("General"), "gateway-detail"),
@@ -36,11 +35,6 @@ TABS = (
     ("biller", gettext_lazy("Facturador"), "gateway-biller"),
     ("rules", gettext_lazy("Reglas"), "gateway-rules"),
 )
-
-
-def require_write(request) -> None:
-    if not may_write(request):
-        raise PermissionDenied(_("Su rol en esta cuenta solo permite ver."))
 
 
 class GatewayListView(AccountScopedViewMixin, TemplateView):

@@ -20,14 +20,13 @@ from django.utils.translation import ngettext
 from django.views import View
 from django.views.generic import DetailView, TemplateView
 
-from accounts.scoping import AccountScopedViewMixin, may_write
+from accounts.scoping import AccountScopedViewMixin, may_write, request_actor
 from billers.dte.display import format_clp
 
 from .. import labels, selectors, services
 from ..models import BulkJob, DocumentKind, EmissionStatus, InboundEvent, OrderStatus
 from ..services.bulk_jobs import BULK_JOB_MAX_ITEMS, bulk_job_create
 from ..services.manual_credit_notes import order_credit_note_request
-from .common import request_actor
 from .forms import CreditNoteForm, OrderFilterForm, SkipForm, TextCorrectionForm
 
 FILTER_FIELDS = ("q", "status", "gateway", "tipo", "desde", "hasta")

@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, TemplateView
 
 from accounts.forms import BootstrapFormMixin
-from accounts.scoping import AccountScopedViewMixin, may_write
+from accounts.scoping import AccountScopedViewMixin, may_write, request_actor
 from accounts.views import SettingsPageMixin, refuse
 
 from .. import outbox
@@ -28,7 +28,6 @@ from ..services.webhook_endpoints import (
     webhook_endpoint_rotate_secret,
     webhook_endpoint_update,
 )
-from .common import request_actor
 
 RECENT_DELIVERIES = 50
 READ_ONLY = gettext_lazy("Su rol solo permite ver los webhooks.")

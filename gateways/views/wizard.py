@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from accounts.models import ADMIN_ROLES
-from accounts.scoping import AccountScopedViewMixin, may_write
+from accounts.scoping import AccountScopedViewMixin, may_write, request_actor, require_write
 from accounts.services import account_update
 from billers.forms import BillerConnectionForm
 from billers.views import chosen_provider, new_biller_context
@@ -42,18 +42,12 @@ from .. import selectors, services
 from ..forms import ActivationForm, SetupAccountForm, StyledRuleSetForm, biller_choice_form, source_choice_form
 from ..models import DocumentKind, Gateway, OrderStatus
 from ..services.setup import gateway_test_order_confirm, setup_next_step, setup_steps
-from .common import request_actor
 from .gateway import rules_form_context, rules_save
 
 SESSION_SOURCE = "setup_source_id"
 # Order states in which a watched test purchase will not change any more (the live panel stops polling).
 SETTLED = (OrderStatus.ISSUED, OrderStatus.SKIPPED, OrderStatus.HELD, OrderStatus.FAILED)
 LIVE_POLL_SECONDS = 3
-
-
-def require_write(request) -> None:
-    if not may_write(request):
-        raise PermissionDenied(_("Su rol en esta cuenta solo permite ver."))
 
 
 def step_urls(gateway: Gateway | None) -> dict[str, str]:
