@@ -1,5 +1,9 @@
-"""`make demo`: migrate, start the LibreDTE simulator, seed, then run the web server, a Celery worker and
-beat until Ctrl-C.
+"""`make demo`: migrate, start the LibreDTE, Shopify and Multivende simulators, seed, then run the web
+server, a Celery worker and beat until Ctrl-C.
+
+Unless the environment names a real Shopify app or Multivende client, the app settings point at the
+simulators, so "Instalar en Shopify" and "Conectar con Multivende" work in the demo (shop
+``demo-cl.myshopify.com``; the simulators' consent screens answer at once).
 
 Embedded by default (SQLite under var/, the filesystem broker: no servers to install, no eager mode);
 DATABASE_URL / REDIS_URL in the environment switch it to PostgreSQL / Redis.
@@ -17,6 +21,8 @@ PY = sys.executable
 HOST = os.environ.get("BMS_DEMO_HOST", "127.0.0.1")
 PORT = os.environ.get("BMS_DEMO_PORT", "8000")
 LIBREDTE_PORT = os.environ.get("BMS_DEMO_LIBREDTE_PORT", "8101")
+SHOPIFY_PORT = os.environ.get("BMS_DEMO_SHOPIFY_PORT", "8102")
+MULTIVENDE_PORT = os.environ.get("BMS_DEMO_MULTIVENDE_PORT", "8103")
 
 
 def start_simulator(name: str, port: str, env: dict) -> tuple[subprocess.Popen, str]:
@@ -32,6 +38,19 @@ def start_simulator(name: str, port: str, env: dict) -> tuple[subprocess.Popen, 
     return proc, line.rsplit(" at ", 1)[1].strip()
 
 
+def simulator_settings(env: dict, *, shopify: str, multivende: str) -> dict:
+    """The app settings that send the connect buttons to the simulators (their built-in app credentials),
+    unless the environment configures a real Shopify app or Multivende client."""
+    values = {"BMS_PUBLIC_URL": env.get("BMS_PUBLIC_URL") or f"http://{HOST}:{PORT}"}
+    if not env.get("BMS_SHOPIFY_CLIENT_ID"):
+        values.update(BMS_SHOPIFY_CLIENT_ID="sim-shopify-client-id", BMS_SHOPIFY_CLIENT_SECRET="sim-shopify-client-secret",
+                      BMS_SHOPIFY_SHOP_URL_TEMPLATE=f"{shopify}/shops/{{shop}}")
+    if not env.get("BMS_MULTIVENDE_CLIENT_ID"):
+        values.update(BMS_MULTIVENDE_CLIENT_ID="1234", BMS_MULTIVENDE_CLIENT_SECRET="sim-multivende-secret",
+                      BMS_MULTIVENDE_BASE_URL=multivende)
+    return values
+
+
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "billmysales.settings.local")
@@ -40,13 +59,18 @@ def main() -> int:
     Path(env.get("BMS_VAR_DIR", ROOT / "var")).mkdir(parents=True, exist_ok=True)
     manage = [PY, str(ROOT / "manage.py")]
     subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    libredte, libredte_url = start_simulator("libredte", LIBREDTE_PORT, env)
+    simulators = {}
     try:
-        subprocess.run(manage + ["seed_demo", "--libredte-url", libredte_url], cwd=ROOT, env=env, check=True)
-    except subprocess.CalledProcessError:
-        libredte.kill()
+        for name, port in (("libredte", LIBREDTE_PORT), ("shopify", SHOPIFY_PORT), ("multivende", MULTIVENDE_PORT)):
+            simulators[name] = start_simulator(name, port, env)
+        env.update(simulator_settings(env, shopify=simulators["shopify"][1], multivende=simulators["multivende"][1]))
+        subprocess.run(manage + ["seed_demo", "--libredte-url", simulators["libredte"][1]], cwd=ROOT, env=env, check=True)
+    except (subprocess.CalledProcessError, SystemExit):
+        for proc, _url in simulators.values():
+            proc.kill()
         raise
-    print(f"demo: LibreDTE simulator at {libredte_url}", flush=True)
+    for name, (_proc, url) in simulators.items():
+        print(f"demo: {name} simulator at {url}", flush=True)
     broker = "Redis" if env.get("REDIS_URL") else "embedded filesystem broker (var/broker)"
     database = "DATABASE_URL" if env.get("DATABASE_URL") else "SQLite (var/db.sqlite3)"
     print(f"demo: database {database}, broker {broker}", flush=True)
@@ -56,7 +80,8 @@ def main() -> int:
                    "-P", "solo", "-l", "info", "-n", "demo@%h"],
         "beat": [PY, "-m", "celery", "-A", "billmysales", "beat", "-l", "info"],
     }
-    procs = {"libredte simulator": libredte, **{name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}}
+    procs = {f"{name} simulator": proc for name, (proc, _url) in simulators.items()}
+    procs.update({name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()})
     print(f"demo: open http://{HOST}:{PORT}/ — Ctrl-C stops everything", flush=True)
     stopping = False
 

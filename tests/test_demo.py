@@ -1,6 +1,7 @@
 """`make demo`'s promise: on the embedded default (SQLite, filesystem broker, no Redis) it serves the
 login page, and the worker issues the seeded demo orders' documents within 10 s: one at the built-in
-Sandbox, one over HTTP at the LibreDTE simulator the demo starts."""
+Sandbox, one over HTTP at the LibreDTE simulator the demo starts. The Shopify connect button works
+against the Shopify simulator the demo starts too."""
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,11 +26,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def shopify_install(base: str) -> str:
+    """Signs in as the demo user and installs the app on the Shopify simulator's shop; the page it ends on."""
+    session = requests.Session()
+    session.get(f"{base}/login/", timeout=10)
+    signed_in = session.post(f"{base}/login/", timeout=10, headers={"Referer": f"{base}/login/"}, data={
+        "username": "demo@billmysales.local", "password": "demo-billmysales", "csrfmiddlewaretoken": session.cookies["csrftoken"]})
+    assert signed_in.ok and "Salir" in signed_in.text
+    return session.get(f"{base}/connect/shopify/start/", params={"shop": "demo-cl.myshopify.com"}, timeout=30).text
+
+
 @pytest.mark.timeout(180)
 def test_make_demo_serves_login_and_issues_the_seeded_order(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(BMS_VAR_DIR=str(tmp_path / "var"), BMS_DEMO_PORT=str(port), BMS_DEMO_LIBREDTE_PORT=str(free_port()))
+    env.update(BMS_VAR_DIR=str(tmp_path / "var"), BMS_DEMO_PORT=str(port), BMS_DEMO_LIBREDTE_PORT=str(free_port()),
+               BMS_DEMO_SHOPIFY_PORT=str(free_port()), BMS_DEMO_MULTIVENDE_PORT=str(free_port()))
+    for name in ("BMS_SHOPIFY_CLIENT_ID", "BMS_MULTIVENDE_CLIENT_ID", "BMS_PUBLIC_URL"):
+        env.pop(name, None)
     log = (tmp_path / "demo.log").open("wb")
     proc = subprocess.Popen([sys.executable, "scripts/demo.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -52,6 +67,8 @@ def test_make_demo_serves_login_and_issues_the_seeded_order(tmp_path):
             time.sleep(0.2)
         assert [row[:3] for row in rows] == [("libredte", 39, 1), ("sandbox", 39, 1)], (tmp_path / "demo.log").read_text()
         assert all(row[3] == int(float(row[4])) for row in rows)
+        connected = shopify_install(f"http://127.0.0.1:{port}")
+        assert "Tienda Shopify demo-cl.myshopify.com conectada" in connected, (tmp_path / "demo.log").read_text()
         output = (tmp_path / "demo.log").read_text()
         assert "demo@billmysales.local" in output and "embedded filesystem broker" in output
     finally:
