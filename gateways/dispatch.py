@@ -8,11 +8,13 @@ A request never fails because the broker is away: its data is already safe.
 import logging
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
 INGEST_TASK = "gateways.tasks.order_ingest_task"
+INGEST_BATCH_TASK = "gateways.tasks.orders_ingest_task"
 DISPATCH_TASK = "gateways.tasks.inbound_events_dispatch_task"
 EMIT_TASK = "gateways.tasks.order_emit_task"
 REFUNDS_TASK = "gateways.tasks.order_refunds_task"
@@ -32,6 +34,21 @@ def enqueue_after_commit(task_name: str, args: tuple, countdown: float | None = 
 
 def inbound_event_enqueue(event_id: int, countdown: float | None = None) -> None:
     enqueue_after_commit(INGEST_TASK, (event_id,), countdown)
+
+
+def inbound_events_enqueue(event_ids: list[int]) -> None:
+    """Queues the ingestion of ``event_ids`` (a dispatch round's claim) in as few messages as keep every
+    ingest thread busy: a backlog larger than the threads consuming it (``BMS_INGEST_CONCURRENCY``) goes
+    in messages of up to ``BMS_INGEST_BATCH_MAX`` deliveries, each ingested one after another by one
+    thread. Receiving, acknowledging and tracing a Celery message costs more CPU than ingesting and
+    emitting the order (BENCHMARKS.md §3); a small backlog still gets one message per delivery."""
+    size = max(1, min(settings.BMS_INGEST_BATCH_MAX, -(-len(event_ids) // max(1, settings.BMS_INGEST_CONCURRENCY))))
+    for start in range(0, len(event_ids), size):
+        chunk = event_ids[start:start + size]
+        if len(chunk) == 1:
+            enqueue_after_commit(INGEST_TASK, (chunk[0],))
+        else:
+            enqueue_after_commit(INGEST_BATCH_TASK, (chunk,))
 
 
 def emission_enqueue(emission_id: int, countdown: float | None = None) -> None:

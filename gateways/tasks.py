@@ -1,12 +1,16 @@
 """Thin Celery tasks: ids in, one service call. Retries of biller errors are the emission's own
 business (recorded per attempt, with backoff), and crashed ingests are the ingest service's, so these
 tasks never auto-retry. They are published by name from ``gateways.dispatch``."""
+import logging
+
 from celery import shared_task
 
 from billmysales.logging import log_context
 
 from . import emission, outbox, polling, services, side_effects, sweeper
 from .services import bulk_jobs
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -22,11 +26,29 @@ def order_ingest_task(event_id: int) -> None:
     was about a third of a worker's CPU). The emission is committed before it runs, so a worker that
     dies in between leaves it to the sweeper, as a lost emit message would. The biller's wait happens
     here, so the ingest queue is consumed by the threads pool (docker-compose.yml)."""
-    created: list[int] = []
-    services.inbound_event_process(event_id=event_id, emission_queue=created.append)
-    for emission_id in created:
-        with log_context(emission_id=emission_id):
-            emission.emission_run(emission_id=emission_id)
+    _ingest_and_emit(event_id)
+
+
+@shared_task(acks_late=True)
+def orders_ingest_task(event_ids: list[int]) -> None:
+    """``order_ingest_task`` for each delivery of a batch (``gateways.dispatch.inbound_events_enqueue``).
+    One delivery's unexpected failure is logged and does not stop the others: its event or emission stays
+    pending and the sweeper queues it again, as after a lost message."""
+    for event_id in event_ids:
+        try:
+            _ingest_and_emit(event_id)
+        except Exception:
+            logger.exception("event=%s ingest of a batched delivery failed; left for the sweeper", event_id)
+
+
+def _ingest_and_emit(event_id: int) -> None:
+    # Its own log context: the ids one delivery binds never appear on the next one's lines.
+    with log_context(event_id=event_id):
+        created: list[int] = []
+        services.inbound_event_process(event_id=event_id, emission_queue=created.append)
+        for emission_id in created:
+            with log_context(emission_id=emission_id):
+                emission.emission_run(emission_id=emission_id)
 
 
 @shared_task(acks_late=True)

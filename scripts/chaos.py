@@ -334,6 +334,8 @@ class Chaos:
 
     def start_stack(self) -> None:
         env = child_env(self.pg.url, self.redis.url, self.base)
+        # Dispatch rounds size their batches for the ingest threads actually running (gateways.dispatch).
+        env["BMS_INGEST_CONCURRENCY"] = str(self.args.workers * self.args.concurrency)
         (self.base / "metrics").mkdir()
         (self.base / "var").mkdir()
         # This process seeds, runs the LibreDTE simulator and checks the database: same settings, quieter logs.

@@ -320,6 +320,7 @@ CELERY_TASK_DEFAULT_QUEUE = "emit"
 CELERY_TASK_QUEUES = [Queue(name) for name in ("ingest", "emit", "poll", "notify")]
 CELERY_TASK_ROUTES = {
     "gateways.tasks.order_ingest_task": {"queue": "ingest"},
+    "gateways.tasks.orders_ingest_task": {"queue": "ingest"},
     "gateways.tasks.inbound_events_dispatch_task": {"queue": "ingest"},
     "gateways.tasks.order_emit_task": {"queue": "emit"},
     "gateways.tasks.sweep_stuck_orders_task": {"queue": "poll"},
@@ -343,6 +344,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 # thread also keeps one PostgreSQL connection (CONN_MAX_AGE), so PostgreSQL's max_connections must cover
 # processes × threads + web workers + beat.
 CELERY_BROKER_POOL_LIMIT = env.int("CELERY_BROKER_POOL_LIMIT", default=env.int("BMS_WORKER_THREADS", default=64))
+# A dispatch round with a backlog larger than the ingest threads of all workers (processes × threads)
+# queues several deliveries per message, at most BMS_INGEST_BATCH_MAX (gateways.dispatch).
+BMS_INGEST_CONCURRENCY = env.int(
+    "BMS_INGEST_CONCURRENCY", default=env.int("BMS_WORKER_THREADS", default=64) * env.int("BMS_WORKER_PROCESSES", default=2)
+)
+BMS_INGEST_BATCH_MAX = env.int("BMS_INGEST_BATCH_MAX", default=8)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-orders": {

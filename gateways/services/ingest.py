@@ -26,7 +26,7 @@ from sources.orderdata import OrderData
 from sources.registry import SourceNotRegistered, source_adapter_for
 
 from .. import events
-from ..dispatch import inbound_event_enqueue, inbound_event_wake, inbound_events_wake_clear
+from ..dispatch import inbound_event_enqueue, inbound_event_wake, inbound_events_enqueue, inbound_events_wake_clear
 from ..models import DocumentKind, Gateway, InboundEvent, Order, OrderStatus
 from .credit_notes import order_credit_notes_sync
 from .emissions import biller_check, emission_create, unfinished_invoice_emission
@@ -99,8 +99,7 @@ def inbound_events_dispatch() -> int:
                 cursor.execute(sql, [connection.ops.adapt_datetimefield_value(timezone.now()), InboundEvent.Status.PENDING,
                                      DISPATCH_BATCH])
                 ids = sorted(row[0] for row in cursor.fetchall())
-            for event_id in ids:
-                inbound_event_enqueue(event_id)
+            inbound_events_enqueue(ids)
         queued += len(ids)
         if len(ids) < DISPATCH_BATCH:
             return queued

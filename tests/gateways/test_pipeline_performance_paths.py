@@ -41,7 +41,14 @@ def published(monkeypatch):
 
 
 def ingest_tasks(published) -> list[int]:
-    return [args[0] for name, args in published if name == dispatch.INGEST_TASK]
+    """The deliveries queued for ingestion, one per message or in batches."""
+    ids = []
+    for name, args in published:
+        if name == dispatch.INGEST_TASK:
+            ids.append(args[0])
+        elif name == dispatch.INGEST_BATCH_TASK:
+            ids.extend(args[0])
+    return ids
 
 
 @pytest.mark.django_db(transaction=True)
@@ -154,6 +161,49 @@ def test_ingest_task_issues_the_invoice_it_created_without_an_emit_message(gatew
     assert [name for name, _ in published] == [dispatch.DISPATCH_TASK, dispatch.SIDE_EFFECTS_TASK]
     assert published[-1][1] == (document.pk,)
     assert InboundEvent.objects.get(pk=event.pk).status == InboundEvent.Status.PROCESSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backlog_larger_than_the_ingest_threads_is_queued_in_batches(gateway, published, settings):
+    settings.BMS_INGEST_CONCURRENCY, settings.BMS_INGEST_BATCH_MAX = 2, 8
+    events = [services.inbound_event_receive(gateway=gateway, delivery_id=f"b-{n}", topic="orders/paid",
+                                             payload=sample_order(number=9900 + n))[0].pk for n in range(5)]
+    assert services.inbound_events_dispatch() == 5
+    messages = [(name, args) for name, args in published if name != dispatch.DISPATCH_TASK]
+    # 5 deliveries for 2 threads: 2 messages (3 + 2), each a batch; nothing queued twice or left out.
+    assert messages == [(dispatch.INGEST_BATCH_TASK, (events[:3],)), (dispatch.INGEST_BATCH_TASK, (events[3:],))]
+
+    settings.BMS_INGEST_CONCURRENCY = 64
+    more = [services.inbound_event_receive(gateway=gateway, delivery_id=f"c-{n}", topic="orders/paid",
+                                           payload=sample_order(number=9950 + n))[0].pk for n in range(3)]
+    assert services.inbound_events_dispatch() == 3
+    # A backlog the threads absorb keeps one message per delivery, so none waits behind another.
+    assert published[-3:] == [(dispatch.INGEST_TASK, (pk,)) for pk in more]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_ingests_every_delivery_even_when_one_fails(gateway, published, monkeypatch, caplog):
+    events = [services.inbound_event_receive(gateway=gateway, delivery_id=f"f-{n}", topic="orders/paid",
+                                             payload=sample_order(number=9980 + n))[0].pk for n in range(3)]
+    failing = None
+    real_run = tasks.emission.emission_run
+
+    def run(*, emission_id):
+        nonlocal failing
+        if Emission.objects.get(pk=emission_id).order.number == "#9981":
+            failing = emission_id
+            raise RuntimeError("biller client bug")
+        real_run(emission_id=emission_id)
+
+    monkeypatch.setattr(tasks.emission, "emission_run", run)
+    tasks.orders_ingest_task(events)
+
+    statuses = dict(Order.objects.filter(gateway=gateway).values_list("number", "status"))
+    assert statuses == {"#9980": OrderStatus.ISSUED, "#9981": OrderStatus.READY, "#9982": OrderStatus.ISSUED}
+    assert Emission.objects.get(pk=failing).status == EmissionStatus.PENDING  # the sweeper's, as after a lost message
+    assert set(InboundEvent.objects.filter(pk__in=events).values_list("status", flat=True)) == {InboundEvent.Status.PROCESSED}
+    [failure] = [r for r in caplog.records if "left for the sweeper" in r.getMessage()]
+    assert f"event={events[1]}" in failure.getMessage()
 
 
 @pytest.mark.django_db(transaction=True)
