@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, replace
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -107,18 +107,27 @@ def inbound_events_dispatch() -> int:
 
 def _insert_unless_exists(model, values: dict, *, unique: tuple[str, ...]) -> int | None:
     """INSERT the row unless one with the same ``unique`` columns exists; its new id, or None."""
-    meta = model._meta
-    fields = {name: meta.get_field(name) for name in values}
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT ({unique}) DO NOTHING RETURNING {pk}".format(
-        table=quote(meta.db_table), columns=", ".join(quote(f.column) for f in fields.values()),
-        placeholders=", ".join(["%s"] * len(fields)), unique=", ".join(quote(meta.get_field(name).column) for name in unique),
-        pk=quote(meta.pk.column),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [field.get_db_prep_save(values[name], connection) for name, field in fields.items()])
+    conn = connections[DEFAULT_DB_ALIAS]
+    key = (model, tuple(values), unique)
+    statement = _INSERT_STATEMENTS.get(key)
+    if statement is None:
+        # Built once per process: at a webhook peak, assembling it cost more than running it.
+        meta, quote = model._meta, conn.ops.quote_name
+        fields = tuple(meta.get_field(name) for name in values)
+        sql = "INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT ({unique}) DO NOTHING RETURNING {pk}".format(
+            table=quote(meta.db_table), columns=", ".join(quote(f.column) for f in fields),
+            placeholders=", ".join(["%s"] * len(fields)), unique=", ".join(quote(meta.get_field(name).column) for name in unique),
+            pk=quote(meta.pk.column),
+        )
+        statement = _INSERT_STATEMENTS[key] = (sql, fields)
+    sql, fields = statement
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_save(value, conn) for field, value in zip(fields, values.values(), strict=True)])
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+_INSERT_STATEMENTS: dict[tuple, tuple[str, tuple]] = {}
 
 
 def inbound_event_process(*, event_id: int, emission_queue: Callable[[int], None] | None = None) -> Order | None:

@@ -121,10 +121,8 @@ def test_a_delivery_after_a_dispatch_round_wakes_another(gateway, published):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_without_a_redis_broker_each_delivery_publishes_its_own_ingest_task(gateway, published, monkeypatch):
-    from billmysales.celery import app
-
-    monkeypatch.setitem(app.conf, "broker_url", "memory://")
+def test_without_a_redis_broker_each_delivery_publishes_its_own_ingest_task(gateway, published, settings):
+    settings.CELERY_BROKER_URL = "memory://"
     event, _ = services.inbound_event_receive(gateway=gateway, delivery_id="m", topic="orders/paid", payload=sample_order(number=9800))
     assert published == [(dispatch.INGEST_TASK, (event.pk,))]
 

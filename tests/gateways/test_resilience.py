@@ -236,13 +236,14 @@ DELIVERY_THREADS = 10
 
 
 @pytest.fixture
-def outage_redis(monkeypatch):
+def outage_redis(monkeypatch, settings):
     """A broker of this test's own that it can crash: the test process publishes to it (the Celery app's
     cached connection and producer pools are dropped so they reconnect there) and so do the workers."""
     from billmysales.celery import app
 
     server = RedisServer().start()
     monkeypatch.setitem(app.conf, "broker_url", server.url)
+    settings.CELERY_BROKER_URL = server.url  # the webhook's wake-up key (gateways.dispatch)
     monkeypatch.setattr(app, "_pool", None)
     monkeypatch.setattr(app.amqp, "_producer_pool", None)
     yield server
