@@ -11,11 +11,14 @@ from decimal import Decimal
 
 import pdf417gen
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
+from pdf417gen.error_correction import compute_error_correction_code_words
 from pypdf import PdfReader
 
 from billers.dte import build_document, build_dte_xml, credentials
-from billers.dte.pdf import CERTIFICATION_MARK, render_pdf, ted_barcode_bytes
+from billers.dte.pdf import CERTIFICATION_MARK, pdf417_error_correction, render_pdf, ted_barcode_bytes
 from billers.dte.sale import Emisor, Receptor, Reference, Sale, SaleLine
 
 EMISOR = Emisor(rut="76192083-9", razon_social="Tienda Ñuñoa SpA", giro="Venta al por menor", acteco=479100,
@@ -136,6 +139,13 @@ def test_the_pdf_carries_the_barcode_of_the_ted(signer):
         for y in range(pixels.height)
     ]
     assert drawn == modules
+
+
+@settings(max_examples=300, deadline=None)
+@given(level=st.integers(0, 8), words=st.lists(st.integers(0, 928), min_size=1, max_size=900))
+def test_error_correction_words_are_pdf417gens(level, words):
+    # The packed shift register (billers/dte/pdf.py) against the library's plain loop, at every level.
+    assert pdf417_error_correction(words, level) == compute_error_correction_code_words(words, level)
 
 
 def test_many_lines_flow_onto_more_pages_with_totals_on_the_last(signer):
