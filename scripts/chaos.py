@@ -476,6 +476,7 @@ class Chaos:
         status = Counter()
         lost, held_without_reason, issued_without_one_document = [], [], []
         held_but_issued_at_biller = 0
+        held_reasons: Counter = Counter()
         for external_id in sorted(accepted):
             order = orders.get(external_id)
             if order is None or order.status not in FINAL_STATUSES:
@@ -490,6 +491,8 @@ class Chaos:
                 held_without_reason.append(external_id)
             elif emission is not None and at_libredte[emission.reference]:
                 held_but_issued_at_biller += 1
+            if order.status != "issued" and order.status_reason:
+                held_reasons[order.status_reason[:160]] += 1
         duplicates = sum(n - 1 for ref, n in at_libredte.items() if n > 1)
         duplicates += sum(n - 1 for n in documents.values() if n > 1)
         strangers = sum(n for ref, n in at_libredte.items() if ref not in ours)
@@ -504,6 +507,7 @@ class Chaos:
             "restarts": {name: p.starts - 1 for name, p in self.procs.items()},
             "exited_by_themselves": {name: p.self_exits for name, p in self.procs.items() if p.self_exits},
             "metrics": metrics, "examples": {"lost": lost[:5], "issued_wrong": issued_without_one_document[:5]},
+            "reasons_not_issued": dict(held_reasons.most_common(5)),
         }
 
     def scrape_metrics(self) -> dict:
@@ -586,6 +590,8 @@ def main(argv: list[str]) -> int:
             f"(setup {ready:.0f}s, load {loaded:.0f}s, settle {settled:.0f}s)")
         say(f"faults: {result['faults']}; restarts: {result['restarts']}; exited by themselves: {result['exited_by_themselves']}")
         say(f"deliveries: {result['deliveries']}; metrics: {result['metrics']}")
+        for reason, count in result["reasons_not_issued"].items():
+            say(f"not issued ({count}): {reason}")
         say("PASSED: no duplicate and no lost order" if not failed else f"FAILED; logs kept in {base / 'logs'}")
         print("chaos-result: " + json.dumps(result, sort_keys=True), flush=True)
         keep = keep or bool(failed)
