@@ -3,8 +3,14 @@ by a real worker process, and inside services (log_bind / log_context)."""
 import io
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings as django_settings
 
 from billmysales.logging import (
@@ -122,3 +128,45 @@ def test_a_task_in_a_real_worker_logs_json_with_the_order_it_works_on(account, c
     ingest = [line for line in lines if line.get("task") == "gateways.tasks.order_ingest_task"]
     assert ingest and all(line["event_id"] for line in ingest)
     assert any(line["message"].startswith("jsonlogs@") and line["message"].endswith(" ready.") for line in lines)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_gunicorn_lines_are_json_and_an_access_line_carries_the_request_id():
+    """docker-compose.yml's web command: gunicorn with ``--logger-class billmysales.access_log.GunicornLogger``
+    writes its access and error lines in the application's JSON format, joined to it by ``request_id``."""
+    root = Path(__file__).resolve().parent.parent
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "billmysales.settings.test", "LOG_FORMAT": "json"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "billmysales.wsgi:application", "-b", f"127.0.0.1:{port}", "--workers", "1",
+         "--access-logfile", "-", "--logger-class", "billmysales.access_log.GunicornLogger"],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{base}/healthz"), timeout=60)
+        answer = requests.get(f"{base}/no-such-page/?q=1", headers={"X-Request-ID": "trace-123", "User-Agent": "pytest-access"},
+                              timeout=10)
+        assert answer.status_code == 404 and answer.headers["X-Request-ID"] == "trace-123"
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=30)
+
+    access = [json.loads(line) for line in out.splitlines() if line.strip()]  # not JSON: the test fails here
+    [line] = [entry for entry in access if entry.get("path") == "/no-such-page/"]
+    assert line["logger"] == "gunicorn.access" and line["level"] == "INFO" and line["message"] == "GET /no-such-page/ 404"
+    assert (line["method"], line["query"], line["status_code"], line["request_id"], line["user_agent"]) == (
+        "GET", "q=1", 404, "trace-123", "pytest-access")
+    assert line["duration_ms"] >= 0 and line["bytes"] > 0 and line["remote_addr"] == "127.0.0.1" and "timestamp" in line
+    booting = [json.loads(entry) for entry in err.splitlines() if "Booting worker" in entry]
+    assert booting and all(entry["logger"] == "gunicorn.error" for entry in booting)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False

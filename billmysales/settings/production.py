@@ -17,8 +17,10 @@ if env.bool("DEBUG", default=False):
     raise ImproperlyConfigured("DEBUG must be off in production.")
 
 DEBUG = False
-# One JSON object per log line for the log collector (LOG_FORMAT=text for a person reading a terminal).
-LOGGING["handlers"]["console"]["formatter"] = env("LOG_FORMAT", default="json")
+# One JSON object per log line for the log collector (LOG_FORMAT=text for a person reading a terminal);
+# gunicorn's lines follow it too (billmysales.access_log).
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # The demo seed creates well-known logins: never in production.
 BMS_DEMO_SEED_ALLOWED = False
 BMS_INSECURE_HOSTS = []
