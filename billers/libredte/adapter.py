@@ -26,8 +26,9 @@ The flow (``send``):
    receptor with a total within ±1 % (at least $10) of ours (facturas and notes also by our code in
    the XML, below), newest first, and each one's ``info`` says whether it carries our reference. One
    match is ours; two are a person's problem (``BillerNeedsPerson``); more candidates than we read (50)
-   without a match too — never a blind re-issue. When nothing was issued, a temporary document
-   carrying our reference (``dte_tmps`` look-ups) is reused instead of emitting another.
+   without a match too — never a blind re-issue. When emitir's answer was lost (no saved codigo), a
+   temporary document carrying our reference (``dte_tmps`` look-ups) is looked for first and reused:
+   it cannot have been generated, so the issued documents are searched only when it is not there.
 
 Where we keep our reference. LibreDTE has no idempotency key, so we leave it in two places:
 
@@ -411,17 +412,22 @@ class LibreDTEAdapter(BillerAdapter):
             info = self.client.issued_info(data["dte"], data["folio"])
             if info is not None and reference_of(info) in (None, reference):
                 return self._parse(info)
+        if not data.get("codigo"):
+            # emitir's answer never arrived. Our temporary document, when LibreDTE has it, was never generated
+            # (generating it removes it, and we emit only when no temporary document of ours is found), so it
+            # is reused without reading the day's look-alike documents — the look-up that holds the order for
+            # a person in a store with more than MAX_CANDIDATES of them.
+            tmp = self._find_tmp(reference, data)
+            if tmp is not None:
+                checkpoint.save(codigo=str(tmp["codigo"]), receptor=_int(tmp["receptor"]), dte=_int(tmp["dte"]))
+                return None
+            return self._find_issued(reference, data)
         found = self._find_issued(reference, data)
         if found is not None:
             return found
-        if data.get("codigo"):
-            tmp = self.client.tmp_info(data["receptor"], data["dte"], data["codigo"])
-            if tmp is None or reference_of(tmp) not in (None, reference):
-                checkpoint.save(codigo=None)  # gone or replaced, and nothing issued: the next issue emits again
-            return None
-        tmp = self._find_tmp(reference, data)
-        if tmp is not None:
-            checkpoint.save(codigo=str(tmp["codigo"]), receptor=_int(tmp["receptor"]), dte=_int(tmp["dte"]))
+        tmp = self.client.tmp_info(data["receptor"], data["dte"], data["codigo"])
+        if tmp is None or reference_of(tmp) not in (None, reference):
+            checkpoint.save(codigo=None)  # gone or replaced, and nothing issued: the next issue emits again
         return None
 
     @staticmethod

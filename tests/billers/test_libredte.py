@@ -587,22 +587,39 @@ def test_a_temporary_document_still_there_is_generated_by_the_retry(mock, adapte
     assert checkpoint.get("codigo") == SAVED["codigo"]
 
 
-def test_an_orphan_temporary_document_of_ours_is_reused(mock, adapter):
-    # emitir's answer was lost: nothing saved but what was about to be emitted.
-    intent = {key: SAVED[key] for key in ("dte", "fecha", "receptor", "total")}
+INTENT = {key: SAVED[key] for key in ("dte", "fecha", "receptor", "total")}  # emitir's answer never arrived
+
+
+def test_an_orphan_temporary_document_of_ours_is_reused_without_searching_the_issued_ones(mock, adapter):
     orphan = fixture("dte_tmps_buscar_39")[0]
-    mock.add(responses.POST, BUSCAR, status=404, json=ERRORS["404_buscar"])
     mock.add(responses.POST, TMP_BUSCAR, json=[{**orphan, "codigo": "a" * 32}, orphan])
     mock.add(responses.GET, f"{API}/dte_tmps/info/66666666/39/{'a' * 32}/{EMISOR}",
              json=with_reference(fixture("dte_tmps_info_39"), "bms-1-3-F1"))
     mock.add(responses.GET, f"{API}/dte_tmps/info/66666666/39/{orphan['codigo']}/{EMISOR}", json=fixture("dte_tmps_info_39"))
-    checkpoint = Checkpoint(intent)
+    checkpoint = Checkpoint(INTENT)
 
     assert adapter.find_by_reference("bms-1-1-F1", checkpoint) is None
 
     assert checkpoint.get("codigo") == orphan["codigo"]
-    assert body(mock.calls[1]) == {"dte": 39, "fecha": "2026-11-25", "receptor": 66666666, "total_desde": 36591,
+    assert body(mock.calls[0]) == {"dte": 39, "fecha": "2026-11-25", "receptor": 66666666, "total_desde": 36591,
                                    "total_hasta": 37329, "limit": MAX_CANDIDATES + 1}
+    # A temporary document is removed when generated: ours still there means nothing of ours was issued, so
+    # the issued documents are not read (in a busy boleta store more look-alikes than the search reads would
+    # hold the order for a person).
+    assert [path(c) for c in mock.calls].count(urlsplit(BUSCAR).path) == 0
+
+
+def test_without_our_temporary_document_the_issued_ones_are_searched(mock, adapter):
+    # emitir's answer was lost and a person generated our temporary document in LibreDTE meanwhile.
+    mock.add(responses.POST, TMP_BUSCAR, json=[])  # LibreDTE answers 200 with the list, empty when none matches
+    mock.add(responses.POST, BUSCAR, json=[{**fixture("dte_emitidos_buscar_39")[0], "folio": 143}])
+    mock.add(responses.GET, f"{API}/dte_emitidos/info/39/143/{EMISOR}",
+             json=with_reference(fixture("dte_emitidos_info_39"), "bms-1-1-F1"))
+
+    found = adapter.find_by_reference("bms-1-1-F1", Checkpoint(INTENT))
+
+    assert found.folio == 143
+    assert [path(c) for c in mock.calls] == [urlsplit(TMP_BUSCAR).path, urlsplit(BUSCAR).path, f"/api/dte/dte_emitidos/info/39/143/{EMISOR}"]
 
 
 # --- files and SII status -----------------------------------------------------------------------------------
