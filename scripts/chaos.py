@@ -492,7 +492,9 @@ class Chaos:
             elif emission is not None and at_libredte[emission.reference]:
                 held_but_issued_at_biller += 1
             if order.status != "issued" and order.status_reason:
-                held_reasons[order.status_reason[:160]] += 1
+                # Counted by reason: the order's own reference in the text would make each one unique.
+                reason = order.status_reason.replace(emission.reference, "<ref>") if emission is not None else order.status_reason
+                held_reasons[reason[:160]] += 1
         duplicates = sum(n - 1 for ref, n in at_libredte.items() if n > 1)
         duplicates += sum(n - 1 for n in documents.values() if n > 1)
         strangers = sum(n for ref, n in at_libredte.items() if ref not in ours)

@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-import requests
 from django.core import mail
 from playwright.sync_api import expect
 
@@ -35,6 +34,7 @@ from simulators.multivende import MultivendeSimulator
 from simulators.shopify import App, ShopifySimulator
 from tests.browser import SCREENSHOTS, chromium, csp_errors, photograph, wait_for
 from tests.gateways.resilience_helpers import free_port
+from tests.simulators.control import control, sim_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -92,16 +92,6 @@ def screenshots(request):
     folder = SCREENSHOTS / request.node.name
     shutil.rmtree(folder, ignore_errors=True)
     return folder
-
-
-def control(simulator, path: str, **body) -> dict:
-    answer = requests.post(f"{simulator.url}/_sim{path}", json=body, timeout=30)
-    assert answer.ok, answer.text
-    return answer.json()
-
-
-def sim_state(simulator) -> dict:
-    return requests.get(f"{simulator.url}/_sim/state", timeout=10).json()["state"]
 
 
 def delivered(answer: dict) -> None:

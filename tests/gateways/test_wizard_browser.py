@@ -5,7 +5,6 @@ live preview, a test purchase in the simulated store watched live until its docu
 the simulated test sale, and activation. Each step is photographed at
 desktop width and at 390 px (a phone) into pytest's ``tmp_path``; at 390 px no page is wider than the screen."""
 import pytest
-import requests
 from django.conf import settings as django_settings
 from django.test import Client
 from playwright.sync_api import expect
@@ -17,6 +16,7 @@ from simulators.libredte import DEFAULT_HASH, LibreDTESimulator
 from simulators.shopify import App, ShopifySimulator
 from tests.browser import DESKTOP, chromium, photograph
 from tests.gateways.resilience_helpers import free_port
+from tests.simulators.control import control
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -57,9 +57,7 @@ def page(live_server, user, monkeypatch):
 
 
 def shop_control(simulator, path: str, **body) -> dict:
-    answer = requests.post(f"{simulator.url}/_sim/shops/{SHOP}{path}", json=body, timeout=30)
-    assert answer.ok, answer.text
-    return answer.json()
+    return control(simulator, f"/shops/{SHOP}{path}", **body)
 
 
 def work_off(gateway) -> None:

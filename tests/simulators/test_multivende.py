@@ -8,6 +8,7 @@ import requests
 
 from simulators.multivende import MultivendeSimulator
 from sources.multivende.orders import parse_order
+from tests.simulators.control import control
 from tests.simulators.receiver import Receiver
 
 REDIRECT = "https://app.example/multivende/callback"
@@ -24,12 +25,6 @@ def receiver():
     server = Receiver()
     yield server
     server.close()
-
-
-def control(sim, path, **body):
-    answer = requests.post(f"{sim.url}/_sim{path}", json=body, timeout=10)
-    assert answer.ok, answer.text
-    return answer.json()
 
 
 def authorize(sim, **extra):

@@ -10,6 +10,7 @@ import requests
 
 from simulators.shopify import App, ShopifySimulator
 from sources.shopify.orders import parse_order
+from tests.simulators.control import control
 from tests.simulators.receiver import Receiver
 
 SHOP = "demo-cl.myshopify.com"
@@ -40,12 +41,6 @@ def receiver():
     server = Receiver()
     yield server
     server.close()
-
-
-def control(sim, path, **body):
-    answer = requests.post(f"{sim.url}/_sim{path}", json=body, timeout=10)
-    assert answer.ok, answer.text
-    return answer.json()
 
 
 def gql(sim, token, query, variables=None, shop=SHOP):

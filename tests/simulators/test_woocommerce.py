@@ -10,6 +10,7 @@ import requests
 
 from simulators.woocommerce import WooCommerceSimulator
 from sources.woocommerce.orders import parse_order
+from tests.simulators.control import control
 from tests.simulators.receiver import Receiver
 
 
@@ -24,12 +25,6 @@ def receiver():
     server = Receiver()
     yield server
     server.close()
-
-
-def control(sim, path, **body):
-    answer = requests.post(f"{sim.url}/_sim{path}", json=body, timeout=10)
-    assert answer.ok, answer.text
-    return answer.json()
 
 
 @pytest.fixture

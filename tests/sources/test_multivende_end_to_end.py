@@ -21,6 +21,7 @@ from simulators.multivende import MultivendeSimulator
 from sources.models import SourceConnection
 from tests.gateways.factories import GatewayFactory
 from tests.gateways.pipeline_helpers import run_pending
+from tests.simulators.control import control, sim_state
 
 PUBLIC = "http://testserver"
 CALLBACK = f"{PUBLIC}/connect/multivende/callback/"
@@ -37,16 +38,6 @@ def sim(settings):
         settings.BMS_MULTIVENDE_CLIENT_SECRET = "sim-multivende-secret"
         settings.BMS_MULTIVENDE_SCOPES = ["read:checkouts", "write:checkouts"]
         yield simulator
-
-
-def control(sim, path: str, **body) -> dict:
-    answer = requests.post(f"{sim.url}/_sim{path}", json=body, timeout=30)
-    assert answer.ok, answer.text
-    return answer.json()
-
-
-def sim_state(sim) -> dict:
-    return requests.get(f"{sim.url}/_sim/state", timeout=10).json()["state"]
 
 
 def connect(client, sim, **form) -> list[str]:

@@ -20,6 +20,7 @@ from gateways.side_effects import document_side_effects_run
 from simulators.shopify import App, ShopifySimulator
 from sources.models import SourceConnection
 from tests.gateways.factories import GatewayFactory
+from tests.simulators.control import control, sim_state
 
 SHOP = "demo-cl.myshopify.com"
 CLIENT_ID = "bms-e2e-client-id"
@@ -41,14 +42,8 @@ def sim(live_server, settings):
         yield simulator
 
 
-def control(sim, path: str, **body) -> dict:
-    answer = requests.post(f"{sim.url}/_sim{path}", json=body, timeout=30)
-    assert answer.ok, answer.text
-    return answer.json()
-
-
 def state(sim) -> dict:
-    return requests.get(f"{sim.url}/_sim/state", timeout=10).json()["state"]["shops"][SHOP]
+    return sim_state(sim)["shops"][SHOP]
 
 
 def install(client, sim) -> SourceConnection:

@@ -19,6 +19,7 @@ from simulators.woocommerce import WooCommerceSimulator
 from sources.models import SourceConnection
 from tests.billers.factories import BillerConnectionFactory
 from tests.gateways.pipeline_helpers import run_pending
+from tests.simulators.control import control, sim_state
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -27,16 +28,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 def sim():
     with WooCommerceSimulator() as simulator:
         yield simulator
-
-
-def control(sim, path: str, **body) -> dict:
-    answer = requests.post(f"{sim.url}/_sim{path}", json=body, timeout=60)
-    assert answer.ok, answer.text
-    return answer.json()
-
-
-def state(sim) -> dict:
-    return requests.get(f"{sim.url}/_sim/state", timeout=10).json()["state"]
 
 
 def connect(client, sim, name="Tienda Valpo") -> tuple[requests.Response, str]:
@@ -88,7 +79,7 @@ def real_orders(gateway):
 def test_connect_register_webhooks_deliver_issue_and_write_back(wired, sim):
     source = wired.source
     source.refresh_from_db()
-    store = state(sim)
+    store = sim_state(sim)
     assert [entry["result"] for entry in store["auth"]] == ["granted"]
     assert source.status == SourceConnection.Status.ACTIVE and source.config == {"query_string_auth": False}
     hooks = store["webhooks"]
@@ -107,7 +98,7 @@ def test_connect_register_webhooks_deliver_issue_and_write_back(wired, sim):
     order = Order.objects.get(gateway=wired, external_id=str(order_json["id"]))
     assert order.status == OrderStatus.ISSUED and document.order == order
     assert InboundEvent.objects.get(gateway=wired, topic="order.created").payload["id"] == order_json["id"]
-    [note] = state(sim)["notes"][str(order_json["id"])]
+    [note] = sim_state(sim)["notes"][str(order_json["id"])]
     assert note["customer_note"] is False
     assert note["note"].startswith(f"Boleta electrónica N° {document.folio} por $")
     assert "billmysales:dte" in note["note"]
@@ -127,7 +118,7 @@ def test_a_dropped_webhook_is_found_by_the_poll_and_issued_once(wired, sim):
     order = real_orders(wired).get()
     assert (order.external_id, order.status) == (str(order_json["id"]), OrderStatus.ISSUED)
     assert Document.objects.filter(order=order).count() == 1
-    assert len(state(sim)["notes"][str(order_json["id"])]) == 1
+    assert len(sim_state(sim)["notes"][str(order_json["id"])]) == 1
 
 
 def test_a_webhook_disabled_after_failed_deliveries_is_said_and_reactivated(wired, sim):
@@ -138,7 +129,7 @@ def test_a_webhook_disabled_after_failed_deliveries_is_said_and_reactivated(wire
     source.save(update_fields=["credentials"])
     orders = control(sim, "/orders", count=7, document="boleta", status="processing")
     assert [d["status"] for d in orders["deliveries"]] == [401] * 7
-    created_hook = next(h for h in state(sim)["webhooks"] if h["topic"] == "order.created")
+    created_hook = next(h for h in sim_state(sim)["webhooks"] if h["topic"] == "order.created")
     assert created_hook["status"] == "disabled"
     source.credentials = {**source.credentials, "webhook_secret": right_secret}
     source.save(update_fields=["credentials"])
@@ -149,7 +140,7 @@ def test_a_webhook_disabled_after_failed_deliveries_is_said_and_reactivated(wire
     assert source.status == SourceConnection.Status.ERROR
     assert f"desactivó el webhook order.created (n.º {created_hook['id']})" in source.status_message
     assert "se reactivó" in source.status_message
-    assert next(h for h in state(sim)["webhooks"] if h["topic"] == "order.created")["status"] == "active"
+    assert next(h for h in sim_state(sim)["webhooks"] if h["topic"] == "order.created")["status"] == "active"
     # And the poll brought the seven orders the webhook never delivered.
     drain(wired)
     assert real_orders(wired).filter(status=OrderStatus.ISSUED).count() == 7
@@ -162,7 +153,7 @@ def test_a_lossy_duplicating_store_gets_every_paid_order_issued_exactly_once(wir
     # Some paid later (order.updated, with the same faults), some never paid.
     for order_json in pending[:3]:
         control(sim, f"/orders/{order_json['id']}/pay")
-    deliveries = [d for d in state(sim)["deliveries"] if d["topic"] != "ping"]
+    deliveries = [d for d in sim_state(sim)["deliveries"] if d["topic"] != "ping"]
     assert any(d["dropped"] for d in deliveries) and any(d["duplicate"] for d in deliveries)
 
     paid = {str(o["id"]) for o in created["orders"]} | {str(o["id"]) for o in pending[:3]}
@@ -179,7 +170,7 @@ def test_a_lossy_duplicating_store_gets_every_paid_order_issued_exactly_once(wir
     assert issued == paid
     assert Document.objects.filter(order__gateway=wired, order__is_test=False, kind="invoice").count() == len(paid)
     assert set(real_orders(wired).filter(external_id__in=unpaid).values_list("status", flat=True)) <= {OrderStatus.WAITING}
-    notes = state(sim)["notes"]
+    notes = sim_state(sim)["notes"]
     assert {order_id for order_id in notes if order_id in paid | unpaid} == paid
     assert all(len(notes[order_id]) == 1 for order_id in paid)
 
@@ -208,4 +199,4 @@ def test_a_denied_authorization_stores_nothing(live_server, settings, sim, accou
     _, page = connect(client, sim)
 
     assert "Se rechazó el acceso en WooCommerce; no se guardó nada." in page
-    assert not SourceConnection.objects.filter(account=account).exists() and state(sim)["keys"] == []
+    assert not SourceConnection.objects.filter(account=account).exists() and sim_state(sim)["keys"] == []
